@@ -95,7 +95,7 @@ def aggregate_video(frames: pd.DataFrame, rule: str = "mean", threshold: float =
     if "track_id" not in table.columns:
         table["track_id"] = 0
     # A missing track id means "the one face of this frame"; keep it as its own track.
-    table["track_id"] = table["track_id"].fillna(-1)
+    table["track_id"] = table["track_id"].replace("", np.nan).fillna(-1)
 
     rows = []
     for video_id, video in table.groupby("video_id", sort=True):

@@ -27,8 +27,8 @@ from ddtool.models.registry import IMAGENET_MEAN, IMAGENET_STD, ModelSpec, Train
 # Widths and strides of the five stages of both branches (equal, because DFM
 # concatenates F_L and F_G position by position). Chosen to meet the paper's
 # 963K parameters / 801M MACs at 256x256; see docs/models-ldfnet.md.
-DEFAULT_WIDTHS = (32, 64, 128, 256, 384)
-DEFAULT_STRIDES = (2, 1, 2, 2, 2)
+DEFAULT_WIDTHS = (32, 72, 128, 256, 400)
+DEFAULT_STRIDES = (1, 2, 2, 2, 2)
 DFM_VARIANTS = ("full", "A", "B", "C", "D")
 
 
@@ -178,7 +178,7 @@ class LDFNet(nn.Module):
         widths: tuple[int, ...] = DEFAULT_WIDTHS,
         strides: tuple[int, ...] = DEFAULT_STRIDES,
         sge_groups: int = 8,
-        trace_channels: int = 16,
+        trace_channels: int = 48,
         global_grid: int = 8,
     ):
         super().__init__()

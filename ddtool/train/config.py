@@ -95,6 +95,9 @@ def build_config(config_file: str | Path | None = None, **overrides: Any) -> Tra
     values.update({k: v for k, v in overrides.items() if v is not None})
     for required in ("model", "data"):
         if not values.get(required):
+            if values.get("resume"):
+                values[required] = ""  # taken from the run folder's config.yaml
+                continue
             raise ConfigError(f"'{required}' is required (give --{required} or set it in the config file)")
     try:
         config = TrainConfig(**values)

@@ -1,0 +1,101 @@
+"""`ddtool extract` (face cache from a dataset) and `ddtool merge-cache` (combine shard caches)."""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from ddtool.cli.app import app, console
+from ddtool.data.extract import ExtractOptions, extract as extract_dataset, merge_caches, parse_shard
+from ddtool.errors import NoFaceError
+
+
+class LayoutChoice(str, Enum):
+    auto = "auto"
+    ffpp = "ffpp"
+    celebdf = "celebdf"
+    dfdc = "dfdc"
+    hff = "hff"
+    folder = "folder"
+    csv = "csv"
+
+
+class PresetChoice(str, Enum):
+    ffpp = "ffpp"
+    dfdc = "dfdc"
+    celebdf = "celebdf"
+    seed = "seed"
+
+
+class DetectorChoice(str, Enum):
+    hog = "hog"
+    cnn = "cnn"
+    yunet = "yunet"
+
+
+class CompressionChoice(str, Enum):
+    raw = "raw"
+    c23 = "c23"
+    c40 = "c40"
+
+
+@app.command()
+def extract(
+    source: Path = typer.Argument(..., help="Dataset folder, or a CSV list (path,label[,method,split])."),
+    out: Path = typer.Option(..., "--out", "-o", help="Face cache folder (created; an existing one is resumed)."),
+    layout: LayoutChoice = typer.Option(LayoutChoice.auto, help="Dataset layout; auto detects it."),
+    compression: CompressionChoice = typer.Option(CompressionChoice.c23, help="FF++ quality folder to read."),
+    preset: PresetChoice | None = typer.Option(
+        None, help="Per-class frame sampling of a paper protocol (default: the dataset's own, if any)."),
+    frames: int | None = typer.Option(None, min=1, help="Frames per video (overrides the preset)."),
+    interval: int | None = typer.Option(None, min=1, help="Take every K-th frame (overrides the preset)."),
+    detector: DetectorChoice = typer.Option(DetectorChoice.hog, help="Face detector."),
+    detector_model: Path | None = typer.Option(None, help="Model file for cnn (optional) or yunet (required)."),
+    size: int = typer.Option(256, min=16, help="Side of the square face crops in pixels."),
+    margin: float = typer.Option(0.0, min=0.0, max=2.0, help="Extra border around the face box, as a fraction of it."),
+    all_faces: bool = typer.Option(False, "--all-faces", help="Keep every face, not only the largest per frame."),
+    workers: int = typer.Option(1, min=1, help="Parallel processes (each builds its own detector)."),
+    shard: str | None = typer.Option(None, help="I/N: process only shard I (0-based) of N, for job arrays."),
+    retry_failed: bool = typer.Option(False, "--retry-failed", help="Try again the videos an earlier run failed on."),
+) -> None:
+    """Detect and crop faces of a dataset into a resumable face cache with manifest.csv."""
+    options = ExtractOptions(
+        preset=preset.value if preset else None, frames=frames, interval=interval, detector=detector.value,
+        detector_model=str(detector_model) if detector_model else None, size=size, margin=margin, all_faces=all_faces,
+    )
+    with Progress(TextColumn("extract"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  TextColumn("{task.fields[last]}"), console=console, transient=True) as progress:
+        task = progress.add_task("extract", total=None, last="")
+
+        def show(outcome, done, total):
+            status = "skipped" if outcome.skipped else ("failed" if outcome.error else f"{outcome.n_crops} faces")
+            progress.update(task, completed=done, total=total, last=f"{outcome.video_id}: {status}")
+
+        summary = extract_dataset(
+            source, out, layout=layout.value, compression=compression.value, options=options, workers=workers,
+            shard=parse_shard(shard) if shard else None, retry_failed=retry_failed, on_video_done=show,
+        )
+    console.print(
+        f"{summary.n_crops} face crops from {summary.n_videos_with_faces} of {summary.n_items} videos "
+        f"({summary.n_skipped} already done) -> {summary.manifest_path}"
+    )
+    if summary.n_failed:
+        console.print(f"[yellow]{summary.n_failed} failed[/] (see {summary.errors_path})", highlight=False)
+    if summary.n_crops == 0:
+        raise NoFaceError(f"nothing could be extracted: all {summary.n_items} videos failed; see {summary.errors_path}")
+
+
+@app.command("merge-cache")
+def merge_cache(
+    shards: list[Path] = typer.Argument(..., help="Shard caches written by `ddtool extract --shard I/N`."),
+    out: Path = typer.Option(..., "--out", "-o", help="New folder for the merged cache."),
+) -> None:
+    """Combine the face caches of `extract --shard` jobs into one cache."""
+    summary = merge_caches(shards, out)
+    console.print(
+        f"merged {summary.n_shards} shards: {summary.n_crops} face crops from {summary.n_videos} videos, "
+        f"{summary.n_failed} failures -> {summary.cache}"
+    )

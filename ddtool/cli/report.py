@@ -1,0 +1,47 @@
+"""`ddtool report`: cross-dataset, intra-dataset and ablation tables with ROC curves."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from ddtool.cli.app import app, console, out
+from ddtool.evaluate.aggregate import RULES
+from ddtool.evaluate.report import METRIC_LABELS, build_report, parse_metrics
+
+
+@app.command("report")
+def report_command(
+    runs: List[Path] = typer.Option(..., "--runs", help="Run folder or checkpoint; repeat for several runs."),
+    cross: Optional[List[str]] = typer.Option(None, "--cross", help="Test set: registered name or face cache; repeat. Without it: each run's own test split."),
+    out_dir: Path = typer.Option(Path("report"), "--out", help="Folder for report.md, report.csv, report.html, roc.png."),
+    metric: str = typer.Option("auc,bacc", "--metric", help="Comma-separated: auc, bacc, acc, ap, eer, tpr_at_fpr_0.01, tpr_at_fpr_0.001."),
+    level: str = typer.Option("video", "--level", help="video (faces aggregated per video) or frame (every face, as the papers)."),
+    ablation: bool = typer.Option(False, "--ablation", help="Add one column per setting that differs between the runs."),
+    split: str = typer.Option("test", "--split", help="Split of each test cache to score (caches without splits are used whole)."),
+    aggregate: str = typer.Option("mean", "--aggregate", help=f"Frame -> video rule: {', '.join(RULES)}."),
+    batch: int = typer.Option(64, "--batch", min=1, help="Crops per forward pass."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
+) -> None:
+    """Evaluate every run on every test set (reusing cached predictions) and write the report."""
+    metrics = parse_metrics(metric)
+    with console.status("evaluating") as status:
+        report = build_report(
+            runs, cross=cross, out=out_dir, metrics=metrics, level=level, split=split, ablation=ablation,
+            batch_size=batch, device=device, rule=aggregate,
+            on_progress=lambda what: status.update(f"evaluating {what}"),
+        )
+    table = Table("run", *(f"{c.rsplit(':', 1)[0]} {METRIC_LABELS[c.rsplit(':', 1)[1]]}" for c in report.best), title=f"{level}-level, %")
+    for position, row in report.table.iterrows():
+        cells = []
+        for column, best_rows in report.best.items():
+            value = row[column]
+            text = "–" if value != value else f"{100 * value:.2f}"
+            cells.append(f"[bold green]{text}[/]" if position in best_rows else text)
+        table.add_row(escape(str(row["run"])), *cells)
+    out.print(table)
+    console.print("wrote " + ", ".join(str(p) for p in report.files))

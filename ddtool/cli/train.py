@@ -1,0 +1,66 @@
+"""`ddtool train`: build a TrainConfig from options (and a YAML file), run the training loop."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from ddtool.cli.app import app, console
+
+
+@app.command()
+def train(
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="Registered model name (see `ddtool models`)."),
+    data: Optional[Path] = typer.Option(None, "--data", "-d", help="Face cache folder (with manifest.csv)."),
+    config: Optional[Path] = typer.Option(None, "--config", help="YAML file with any of these options; options given here win."),
+    epochs: Optional[int] = typer.Option(None, "--epochs", help="Epochs [default: the model's paper value]."),
+    batch: Optional[int] = typer.Option(None, "--batch", help="Batch size [default: paper value]."),
+    lr: Optional[float] = typer.Option(None, "--lr", help="Initial learning rate [default: paper value]."),
+    lr_decay: Optional[float] = typer.Option(None, "--lr-decay", help="Multiply the lr by this after every epoch [default: paper value]."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Seed for weights, split and sampling [default: paper value]."),
+    device: Optional[str] = typer.Option(None, "--device", help="auto, cpu, cuda or cuda:N [default: auto]."),
+    workers: Optional[int] = typer.Option(None, "--workers", help="DataLoader worker processes [default: 0]."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Run folder [default: runs/<model>-<timestamp>]."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the interrupted run in --out exactly where it stopped."),
+    size: Optional[int] = typer.Option(None, "--size", help="Input size in pixels [default: the model's]."),
+    val_fraction: Optional[float] = typer.Option(None, "--val-fraction", help="Share of videos held out for validation when the manifest has no val split [default: 0.2]."),
+    holdout_method: Optional[str] = typer.Option(None, "--holdout-method", help="Leave this manipulation out of training (unseen-method protocol)."),
+    did: Optional[bool] = typer.Option(None, "--did", help="Train with the DID objective around --model as backbone."),
+    backbone: Optional[str] = typer.Option(None, "--backbone", help="DID backbone when --model did."),
+    amp: Optional[bool] = typer.Option(None, "--amp/--no-amp", help="Mixed precision on CUDA [default: on]."),
+    compile_model: Optional[bool] = typer.Option(None, "--compile", help="torch.compile the training step."),
+    max_steps: Optional[int] = typer.Option(None, "--max-steps", help="Stop each epoch after N steps (smoke runs)."),
+) -> None:
+    """Train a detector on a face cache; writes checkpoints, metrics and curves to a run folder."""
+    from ddtool.train.config import build_config
+    from ddtool.train.loop import train as run_training
+
+    resolved = build_config(
+        config,
+        model=model,
+        data=str(data) if data else None,
+        epochs=epochs,
+        batch_size=batch,
+        lr=lr,
+        lr_decay=lr_decay,
+        seed=seed,
+        device=device,
+        workers=workers,
+        out=str(out) if out else None,
+        resume=resume or None,
+        size=size,
+        val_fraction=val_fraction,
+        holdout_method=holdout_method,
+        did=did,
+        backbone=backbone,
+        amp=amp,
+        compile=compile_model,
+        max_steps=max_steps,
+    )
+    result = run_training(resolved)
+    console.print(
+        f"best epoch {result.best_epoch}: val AUC {result.best_val_auc:.4f}; checkpoint {result.best_checkpoint}; run folder {result.run_dir}",
+        highlight=False,
+    )

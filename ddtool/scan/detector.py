@@ -1,0 +1,188 @@
+"""A loaded detector ready to score face crops: model, its spec, provenance.
+
+Scan and explain both need the same three things from a checkpoint: the
+network in eval mode, the exact preprocessing its spec declares (input size,
+mean/std) and where the weights came from (for the report). This module is
+that one place.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import cv2
+import numpy as np
+import torch
+import torch.nn as nn
+
+from ddtool.errors import CheckpointError, ConfigError
+from ddtool.models.registry import ModelSpec, create_model, get_spec, list_models
+
+# Shipped checkpoints live in <repo>/weights/ (NAME.safetensors + NAME.json).
+SHIPPED_WEIGHTS_DIR = Path(__file__).resolve().parents[2] / "weights"
+UNTRAINED_WARNING = "UNTRAINED MODEL: random weights, scores are meaningless (testing only)"
+
+
+@dataclass
+class Detector:
+    """An image detector plus everything needed to feed it and to cite it."""
+
+    model: nn.Module
+    name: str
+    spec: ModelSpec
+    device: str = "cpu"
+    card: dict[str, Any] = field(default_factory=dict)
+    weights_path: str | None = None
+    untrained: bool = False
+
+    @property
+    def input_hw(self) -> tuple[int, int]:
+        return input_hw(self.spec)
+
+    @property
+    def weights_sha256(self) -> str | None:
+        return self.card.get("sha256")
+
+    def provenance(self) -> dict[str, Any]:
+        """What the report and JSON say about the model (never the raw card path)."""
+        return {
+            "model": self.name,
+            "weights": self.weights_path,
+            "weights_sha256": self.weights_sha256,
+            "untrained": self.untrained,
+            "warning": UNTRAINED_WARNING if self.untrained else None,
+            "training_data": self.card.get("training_data"),
+            "metrics": self.card.get("metrics"),
+            "created": self.card.get("created"),
+            "ddtool_version": self.card.get("ddtool_version"),
+            "paper": self.spec.paper,
+        }
+
+    def prepare(self, faces: Sequence[np.ndarray]) -> torch.Tensor:
+        """RGB uint8 crops -> normalised (N, 3, H, W) float tensor on the device."""
+        return faces_to_tensor(faces, self.spec).to(self.device)
+
+    @torch.no_grad()
+    def fake_probability(self, faces: Sequence[np.ndarray], batch: int = 32) -> np.ndarray:
+        """P(fake) for each crop: softmax over the two logits, index 1."""
+        if batch < 1:
+            raise ConfigError("--batch must be at least 1")
+        scores = []
+        for start in range(0, len(faces), batch):
+            logits = self.model(self.prepare(faces[start : start + batch]))
+            scores.append(torch.softmax(logits.float(), dim=1)[:, 1].cpu().numpy())
+        return np.concatenate(scores) if scores else np.zeros(0, np.float32)
+
+
+def input_hw(spec: ModelSpec) -> tuple[int, int]:
+    size = spec.input_size
+    if isinstance(size, int):
+        return size, size
+    return int(size[-2]), int(size[-1])
+
+
+def faces_to_tensor(faces: Sequence[np.ndarray], spec: ModelSpec) -> torch.Tensor:
+    h, w = input_hw(spec)
+    batch = np.empty((len(faces), h, w, 3), np.float32)
+    for i, face in enumerate(faces):
+        face = as_rgb(face)
+        if face.shape[:2] != (h, w):
+            # INTER_AREA when shrinking avoids aliasing that would look like forgery noise.
+            shrinking = face.shape[0] > h or face.shape[1] > w
+            face = cv2.resize(face, (w, h), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
+        batch[i] = face
+    batch /= 255.0
+    batch -= np.asarray(spec.mean, np.float32)
+    batch /= np.asarray(spec.std, np.float32)
+    return torch.from_numpy(batch).permute(0, 3, 1, 2).contiguous()
+
+
+def as_rgb(image: np.ndarray) -> np.ndarray:
+    """Grayscale and RGBA crops become RGB uint8 (alpha dropped)."""
+    if image.ndim == 2:
+        return np.repeat(image[:, :, None], 3, axis=2)
+    if image.shape[2] == 4:
+        return np.ascontiguousarray(image[:, :, :3])
+    if image.shape[2] == 1:
+        return np.repeat(image, 3, axis=2)
+    return image
+
+
+def resolve_device(device: str) -> str:
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"--device {device}: no CUDA GPU is available here; use --device cpu")
+    if not (device == "cpu" or device.startswith("cuda") or device == "mps"):
+        raise ConfigError(f"--device {device!r} is not a device; use cpu, cuda, cuda:N or auto")
+    return device
+
+
+def shipped_checkpoints(folder: Path = SHIPPED_WEIGHTS_DIR) -> list[Path]:
+    """Cards of the image-model checkpoints shipped in weights/, best measured AUC first."""
+    cards = []
+    for card_path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+        try:
+            card = json.loads(card_path.read_text(encoding="utf-8"))
+            if get_spec(card["model"]).input_kind != "image":
+                continue
+        except Exception:  # a broken or foreign card is not a candidate
+            continue
+        metrics = card.get("metrics") if isinstance(card.get("metrics"), dict) else {}
+        auc = metrics.get("auc", metrics.get("video_auc", 0.0))
+        cards.append((float(auc) if isinstance(auc, (int, float)) else 0.0, card_path))
+    return [path for _, path in sorted(cards, key=lambda item: -item[0])]
+
+
+def load_detector(
+    model: str | None = None,
+    weights: str | Path | None = None,
+    untrained: bool = False,
+    device: str = "cpu",
+    seed: int = 0,
+) -> Detector:
+    """The detector a scan or explanation should use.
+
+    `weights` given: load that checkpoint (its card names the model; `model`,
+    when given too, must agree). No weights: the best shipped checkpoint, or,
+    only with `untrained=True`, a randomly initialised `model` for testing.
+    """
+    from ddtool.train.checkpoint import load_checkpoint
+
+    device = resolve_device(device)
+    if weights is not None and untrained:
+        raise ConfigError("--untrained and --weights exclude each other; drop one")
+    if weights is None and not untrained:
+        shipped = shipped_checkpoints()
+        if not shipped:
+            raise CheckpointError(
+                "no shipped weights exist in weights/ yet; pass a checkpoint with --weights PATH "
+                "(NAME.safetensors + NAME.json, e.g. from `ddtool train`), or --model NAME --untrained to test the pipeline"
+            )
+        weights = shipped[0]
+    if untrained:
+        if model is None:
+            raise ConfigError(f"--untrained needs --model NAME; image models: {', '.join(list_models('image'))}")
+        spec = _image_spec(model)
+        torch.manual_seed(seed)
+        net = create_model(model).to(device).eval()
+        return Detector(net, model, spec, device=device, untrained=True)
+    net, card = load_checkpoint(weights, device=device)
+    if model is not None and card["model"] != model:
+        raise CheckpointError(f"{weights} holds model {card['model']!r}, not {model!r}; drop --model or pass matching weights")
+    spec = _image_spec(card["model"])
+    card = {k: v for k, v in card.items() if not k.startswith("_")}
+    return Detector(net.eval(), card["model"], spec, device=device, card=card, weights_path=str(weights))
+
+
+def _image_spec(name: str) -> ModelSpec:
+    spec = get_spec(name)
+    if spec.input_kind != "image":
+        raise ConfigError(
+            f"model {name!r} takes {spec.input_kind} input, not face images; scan/explain need an image model: "
+            f"{', '.join(list_models('image'))}"
+        )
+    return spec

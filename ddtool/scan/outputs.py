@@ -1,0 +1,97 @@
+"""The evidence folder of one scanned input: scores.csv, result.json, timeline.png,
+segments.srt and report.html, each written atomically."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import re
+from pathlib import Path
+
+from ddtool.io import write_bytes_atomic, write_json_atomic, write_text_atomic
+
+CSV_COLUMNS = ["frame_index", "timestamp", "track_id", "x0", "y0", "x1", "y1", "score"]
+
+
+def scores_csv(result) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for f in sorted(result.frames, key=lambda f: (f.frame_index, f.track_id)):
+        ts = "" if not math.isfinite(f.timestamp) else f"{f.timestamp:.4f}"
+        writer.writerow([f.frame_index, ts, f.track_id, *(f"{v:.1f}" for v in f.box), f"{f.score:.6f}"])
+    return buffer.getvalue()
+
+
+def srt_time(seconds: float) -> str:
+    millis = int(round(max(0.0, seconds) * 1000))
+    hours, millis = divmod(millis, 3_600_000)
+    minutes, millis = divmod(millis, 60_000)
+    secs, millis = divmod(millis, 1000)
+    return f"{hours:02d}:{minutes:02d}:{secs:02d},{millis:03d}"
+
+
+def segments_srt(result, min_duration: float = 1.0) -> str:
+    """One subtitle per suspicious segment, shown for at least `min_duration` s so a
+    one-sample segment is readable in a player."""
+    warning = " [UNTRAINED MODEL]" if result.model.get("untrained") else ""
+    blocks = []
+    for number, seg in enumerate(result.segments, start=1):
+        end = max(seg["end"], seg["start"] + min_duration)
+        text = f"SUSPICIOUS face {seg['track_id']}: peak P(fake) {seg['peak']:.2f}, mean {seg['mean']:.2f}{warning}"
+        blocks.append(f"{number}\n{srt_time(seg['start'])} --> {srt_time(end)}\n{text}\n")
+    return "\n".join(blocks)
+
+
+def output_dir_name(path: str | Path, root: str | Path | None = None) -> str:
+    """A folder name unique per input: its path relative to the scanned folder, flattened."""
+    path = Path(path)
+    relative = path.relative_to(root) if root is not None and Path(root).is_dir() and path.is_relative_to(root) else Path(path.name)
+    name = "__".join(relative.parts)
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name) or "input"
+
+
+def write_outputs(result, out_dir: str | Path, detector=None, report: bool = True) -> list[Path]:
+    """Write the evidence files for one result into out_dir; returns their paths.
+
+    The HTML report needs the detector for its Grad-CAM overlays; without
+    one (or with report=False) it is skipped.
+    """
+    from ddtool.scan.timeline import timeline_png
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    write_text_atomic(out_dir / "scores.csv", scores_csv(result))
+    write_json_atomic(out_dir / "result.json", result.to_dict())
+    timeline = timeline_png(result)
+    write_bytes_atomic(out_dir / "timeline.png", timeline)
+    write_text_atomic(out_dir / "segments.srt", segments_srt(result))
+    written += [out_dir / n for n in ("scores.csv", "result.json", "timeline.png", "segments.srt")]
+    if report:
+        from ddtool.scan.report import report_html
+
+        write_text_atomic(out_dir / "report.html", report_html(result, timeline, detector))
+        written.append(out_dir / "report.html")
+    return written
+
+
+def results_document(results) -> dict:
+    """The `--json` document: every input plus a summary."""
+    from ddtool.scan.pipeline import exit_code_for
+
+    counts: dict[str, int] = {}
+    for r in results:
+        counts[r.verdict] = counts.get(r.verdict, 0) + 1
+    return {
+        "schema": "ddtool.scan/1",
+        "exit_code": exit_code_for(results),
+        "summary": counts,
+        "inputs": [r.to_dict() for r in results],
+    }
+
+
+def dumps(document: dict) -> str:
+    return json.dumps(document, indent=2, default=str)

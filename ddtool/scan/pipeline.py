@@ -1,0 +1,381 @@
+"""Scan one input or a folder: sample frames, find and track faces, score them, judge.
+
+    scan_path(path, options) -> list[ScanResult]
+
+Per input: probe, sample `frames` evenly spaced indices, decode only those,
+detect + track faces, score every face crop in batches with the detector's
+own preprocessing, aggregate each track with the chosen rule (the video
+score is the maximum over tracks, so one swapped face among real ones is not
+diluted) and judge fake (score >= threshold), real, or inconclusive (no
+usable face). A folder scan records a bad file as an error and goes on.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Protocol
+
+import numpy as np
+
+from ddtool.errors import ConfigError, DDToolError, InputError
+from ddtool.evaluate.aggregate import RULES, aggregate, check_rule, suspicious_segments
+from ddtool.scan.detector import Detector, load_detector
+
+VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".3gp", ".ts", ".mts"}
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
+MEDIA_SUFFIXES = VIDEO_SUFFIXES | IMAGE_SUFFIXES
+# Crops kept per input for the report's "most / least suspicious" galleries.
+EVIDENCE_CROPS = 4
+
+FAKE, REAL, INCONCLUSIVE, ERROR = "fake", "real", "inconclusive", "error"
+
+
+@dataclass
+class ScanOptions:
+    model: str | None = None
+    weights: str | Path | None = None
+    untrained: bool = False
+    frames: int = 32
+    detector: str = "hog"
+    all_faces: bool = False
+    threshold: float = 0.5
+    device: str = "cpu"
+    batch: int = 32
+    aggregate: str = "mean"
+    margin: float = 0.0
+
+    def validate(self) -> None:
+        if self.frames < 1:
+            raise ConfigError(f"--frames {self.frames}: sample at least 1 frame")
+        if not 0.0 <= self.threshold <= 1.0:
+            raise ConfigError(f"--threshold {self.threshold}: must be a probability in [0, 1]")
+        if self.batch < 1:
+            raise ConfigError(f"--batch {self.batch}: must be at least 1")
+        check_rule(self.aggregate)
+
+
+@dataclass
+class FrameScore:
+    frame_index: int
+    timestamp: float
+    track_id: int
+    box: tuple[float, float, float, float]
+    score: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "frame_index": self.frame_index,
+            "timestamp": _finite_or_none(self.timestamp),
+            "track_id": self.track_id,
+            "box": [round(float(v), 1) for v in self.box],
+            "score": round(float(self.score), 6),
+        }
+
+
+@dataclass
+class FaceEvidence:
+    """A scored crop kept for the report (not serialised)."""
+
+    frame_index: int
+    timestamp: float
+    track_id: int
+    score: float
+    image: np.ndarray
+
+
+@dataclass
+class ScanResult:
+    path: str
+    kind: str  # video | image
+    verdict: str  # fake | real | inconclusive | error
+    score: float | None
+    threshold: float
+    aggregate: str
+    model: dict[str, Any] = field(default_factory=dict)
+    info: dict[str, Any] = field(default_factory=dict)
+    frames_sampled: int = 0
+    tracks: list[dict[str, Any]] = field(default_factory=list)
+    frames: list[FrameScore] = field(default_factory=list)
+    segments: list[dict[str, Any]] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+    evidence: list[FaceEvidence] = field(default_factory=list)
+
+    @property
+    def scanned(self) -> bool:
+        return self.verdict != ERROR
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "kind": self.kind,
+            "verdict": self.verdict,
+            "score": None if self.score is None else round(float(self.score), 6),
+            "threshold": self.threshold,
+            "aggregate": self.aggregate,
+            "model": self.model.get("model"),
+            "weights": self.model.get("weights"),
+            "weights_sha256": self.model.get("weights_sha256"),
+            "untrained": bool(self.model.get("untrained")),
+            "warning": self.model.get("warning"),
+            "info": self.info,
+            "frames_sampled": self.frames_sampled,
+            "faces": len(self.frames),
+            "tracks": self.tracks,
+            "frames": [f.to_dict() for f in self.frames],
+            "segments": self.segments,
+            "errors": self.errors,
+            "timings": {k: round(v, 4) for k, v in self.timings.items()},
+        }
+
+
+class ScanProgress(Protocol):
+    """What a caller (the CLI's progress bar) is told while scanning."""
+
+    def start_file(self, path: Path, frames: int) -> None: ...
+
+    def advance(self, frames: int) -> None: ...
+
+    def end_file(self, result: ScanResult) -> None: ...
+
+
+class _Silent:
+    def start_file(self, path: Path, frames: int) -> None:
+        pass
+
+    def advance(self, frames: int) -> None:
+        pass
+
+    def end_file(self, result: ScanResult) -> None:
+        pass
+
+
+def list_inputs(path: str | Path) -> list[Path]:
+    """The file itself, or every video/image under a folder (recursive, sorted)."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: no such file or folder; check the path")
+    if path.is_dir():
+        try:
+            found = sorted(p for p in path.rglob("*") if p.suffix.lower() in MEDIA_SUFFIXES and not p.name.startswith("."))
+        except OSError as exc:
+            raise InputError(f"{path}: cannot list the folder ({exc.strerror}); check its permissions") from None
+        if not found:
+            raise InputError(
+                f"{path}: no videos or images inside (looked for {', '.join(sorted(MEDIA_SUFFIXES))}); pass a media file or folder"
+            )
+        return found
+    return [path]
+
+
+def scan_path(
+    path: str | Path,
+    options: ScanOptions | None = None,
+    detector: Detector | None = None,
+    progress: ScanProgress | None = None,
+    on_result: Callable[[ScanResult], None] | None = None,
+) -> list[ScanResult]:
+    """Scan a video, an image or a folder; one ScanResult per input file.
+
+    Problems with one file become that result's `errors` (verdict "error");
+    only a missing path, an empty folder or bad options raise. `on_result`
+    is called as each file finishes (e.g. to write its evidence folder
+    before the next file, so a long folder scan leaves results behind).
+    """
+    options = options or ScanOptions()
+    options.validate()
+    inputs = list_inputs(path)
+    detector = detector or load_detector(options.model, options.weights, options.untrained, options.device)
+    extractor = make_extractor(options, detector)
+    progress = progress or _Silent()
+    results = []
+    for item in inputs:
+        result = scan_file(item, options, detector, extractor, progress)
+        if on_result is not None:
+            on_result(result)
+        results.append(result)
+    return results
+
+
+def make_extractor(options: ScanOptions, detector: Detector):
+    from ddtool.media.faces import FaceExtractor, create_detector
+
+    face_detector = create_detector(options.detector)
+    return FaceExtractor(face_detector, size=max(detector.input_hw), margin=options.margin, all_faces=options.all_faces)
+
+
+def scan_file(path: Path, options: ScanOptions, detector: Detector, extractor=None, progress: ScanProgress | None = None) -> ScanResult:
+    """Scan one file; input problems are returned as an "error" result, never raised."""
+    progress = progress or _Silent()
+    extractor = extractor or make_extractor(options, detector)
+    result = ScanResult(str(path), "video", ERROR, None, options.threshold, options.aggregate, model=detector.provenance())
+    try:
+        _scan_into(result, Path(path), options, detector, extractor, progress)
+    except DDToolError as exc:
+        result.verdict = ERROR
+        result.score = None
+        result.errors.append(str(exc))
+    progress.end_file(result)
+    return result
+
+
+def _scan_into(result: ScanResult, path: Path, options: ScanOptions, detector: Detector, extractor, progress: ScanProgress) -> None:
+    from ddtool.media.video import probe, read_frames, sample_indices
+
+    started = time.perf_counter()
+    info = probe(path)
+    result.kind = "image" if info.is_image else "video"
+    result.info = {
+        "width": info.width,
+        "height": info.height,
+        "fps": info.fps,
+        "frame_count": info.frame_count,
+        "duration": info.duration,
+    }
+    indices = [0] if info.is_image else sample_indices(info.frame_count, frames=options.frames)
+    result.frames_sampled = len(indices)
+    progress.start_file(path, len(indices))
+    timings = {"probe": time.perf_counter() - started, "decode": 0.0, "detect": 0.0, "model": 0.0}
+
+    decoded = 0
+
+    def timed_frames():
+        # The extractor pulls frames one by one (its tracker needs the whole
+        # sequence), so decode time is measured here, inside the iteration.
+        nonlocal decoded
+        reader = iter(read_frames(path, indices))
+        while True:
+            tick = time.perf_counter()
+            frame = next(reader, None)
+            timings["decode"] += time.perf_counter() - tick
+            if frame is None:
+                return
+            decoded += 1
+            progress.advance(1)
+            yield frame
+
+    tick = time.perf_counter()
+    face_crops = extractor.extract_frames(timed_frames())
+    timings["detect"] = time.perf_counter() - tick - timings["decode"]
+    tick = time.perf_counter()
+    scores = detector.fake_probability([c.image for c in face_crops], batch=options.batch)
+    timings["model"] = time.perf_counter() - tick
+    crops = list(zip(face_crops, scores))
+    if decoded == 0:
+        raise InputError(f"{path}: none of the sampled frames could be decoded; the file is corrupt")
+    if decoded < len(indices):
+        result.errors.append(f"only {decoded} of {len(indices)} sampled frames could be decoded (truncated file?)")
+
+    result.frames = [
+        FrameScore(c.frame_index, float(c.timestamp), int(c.track_id), tuple(float(v) for v in _box_tuple(c.box)), float(s))
+        for c, s in crops
+    ]
+    result.evidence = _pick_evidence(crops)
+    judge(result, options)
+    timings["total"] = time.perf_counter() - started
+    result.timings = timings
+
+
+def judge(result: ScanResult, options: ScanOptions) -> None:
+    """Fill tracks, score, verdict and segments from result.frames."""
+    if not result.frames:
+        result.verdict, result.score = INCONCLUSIVE, None
+        result.tracks, result.segments = [], []
+        return
+    by_track: dict[int, list[FrameScore]] = {}
+    for frame in result.frames:
+        by_track.setdefault(frame.track_id, []).append(frame)
+    gap = segment_gap([f.timestamp for f in result.frames], result.info.get("fps") or 0.0)
+    tracks, segments = [], []
+    for track_id in sorted(by_track):
+        frames = sorted(by_track[track_id], key=lambda f: f.frame_index)
+        values = np.array([f.score for f in frames])
+        track = {
+            "track_id": track_id,
+            "faces": len(frames),
+            "first_frame": frames[0].frame_index,
+            "last_frame": frames[-1].frame_index,
+            "score": aggregate(values, options.aggregate, options.threshold),
+            "mean": aggregate(values, "mean"),
+            "confident": aggregate(values, "confident"),
+            "max": aggregate(values, "max"),
+        }
+        tracks.append({k: (round(v, 6) if isinstance(v, float) else v) for k, v in track.items()})
+        if result.kind == "video":
+            segments += track_segments(frames, track_id, options.threshold, gap)
+    result.tracks = tracks
+    result.segments = sorted(segments, key=lambda s: (s["start"], s["track_id"]))
+    result.score = max(t["score"] for t in tracks)
+    result.verdict = FAKE if result.score >= options.threshold else REAL
+
+
+def segment_gap(timestamps: list[float], fps: float) -> float:
+    """How far apart two suspicious samples may be and still join one segment (seconds).
+
+    1.5 sampling intervals: neighbouring samples join, a single clean sample
+    between them splits the segment; at least one second, as in the aggregate default.
+    """
+    times = np.unique(np.asarray([t for t in timestamps if math.isfinite(t)], dtype=np.float64))
+    if times.size < 2:
+        return 1.0
+    return max(1.0, 1.5 * float(np.median(np.diff(times))))
+
+
+def track_segments(frames: list[FrameScore], track_id: int, threshold: float, gap: float) -> list[dict[str, Any]]:
+    times = np.array([f.timestamp for f in frames], dtype=np.float64)
+    scores = np.array([f.score for f in frames], dtype=np.float64)
+    found = []
+    for seg in suspicious_segments(times, scores, threshold=threshold, gap=gap):
+        inside = [f.frame_index for f in frames if seg.start <= f.timestamp <= seg.end]
+        found.append(
+            {
+                "track_id": track_id,
+                "start": round(seg.start, 3),
+                "end": round(seg.end, 3),
+                "start_frame": min(inside),
+                "end_frame": max(inside),
+                "peak": round(seg.peak, 6),
+                "mean": round(seg.mean, 6),
+            }
+        )
+    return found
+
+
+def _pick_evidence(crops: list) -> list[FaceEvidence]:
+    if not crops:
+        return []
+    order = sorted(range(len(crops)), key=lambda i: -float(crops[i][1]))
+    keep = order[:EVIDENCE_CROPS] + [i for i in order[-EVIDENCE_CROPS:] if i not in order[:EVIDENCE_CROPS]]
+    return [
+        FaceEvidence(crops[i][0].frame_index, float(crops[i][0].timestamp), int(crops[i][0].track_id), float(crops[i][1]), crops[i][0].image)
+        for i in keep
+    ]
+
+
+def _box_tuple(box) -> tuple[float, float, float, float]:
+    return (box.x0, box.y0, box.x1, box.y1)
+
+
+def _finite_or_none(value: float) -> float | None:
+    return round(float(value), 4) if value is not None and math.isfinite(value) else None
+
+
+def exit_code_for(results: list[ScanResult]) -> int:
+    """0 all real, 1 any fake, 4 nothing but inconclusive, 3 nothing could be scanned.
+
+    Files that failed are listed but change neither 0 nor 1.
+    """
+    scanned = [r for r in results if r.scanned]
+    if not scanned:
+        return 3
+    if any(r.verdict == FAKE for r in scanned):
+        return 1
+    if any(r.verdict == REAL for r in scanned):
+        return 0
+    return 4
+
+
+__all__ = ["make_extractor", "RULES", "ScanOptions", "ScanResult", "FrameScore", "scan_path", "scan_file", "exit_code_for", "list_inputs"]

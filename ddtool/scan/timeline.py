@@ -1,0 +1,47 @@
+"""The score timeline: fake probability per sampled frame, one line per face track."""
+
+from __future__ import annotations
+
+import io
+import math
+
+import matplotlib
+
+matplotlib.use("Agg")  # headless: never needs a display
+import matplotlib.pyplot as plt  # noqa: E402
+
+
+def timeline_png(result) -> bytes:
+    """PNG bytes: score per frame per track, the threshold line, suspicious segments shaded."""
+    fig, ax = plt.subplots(figsize=(9, 3.2))
+    use_time = result.kind == "video" and all(math.isfinite(f.timestamp) for f in result.frames)
+    by_track: dict[int, list] = {}
+    for frame in result.frames:
+        by_track.setdefault(frame.track_id, []).append(frame)
+    for track_id in sorted(by_track):
+        frames = sorted(by_track[track_id], key=lambda f: f.frame_index)
+        xs = [f.timestamp if use_time else f.frame_index for f in frames]
+        ax.plot(xs, [f.score for f in frames], marker="o", markersize=3, linewidth=1.2, label=f"face {track_id}")
+    for seg in result.segments:
+        start = seg["start"] if use_time else seg["start_frame"]
+        end = seg["end"] if use_time else seg["end_frame"]
+        # A one-sample segment has zero width; widen it so it stays visible.
+        pad = 0.0 if end > start else (0.15 if use_time else 0.5)
+        ax.axvspan(start - pad, end + pad, color="red", alpha=0.15, linewidth=0)
+    ax.axhline(result.threshold, color="black", linestyle="--", linewidth=1, label=f"threshold {result.threshold:g}")
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_xlabel("time (s)" if use_time else "frame")
+    ax.set_ylabel("P(fake)")
+    title = f"{result.verdict.upper()}  score {result.score:.3f}" if result.score is not None else result.verdict.upper()
+    if result.model.get("untrained"):
+        title = "UNTRAINED MODEL (meaningless scores) - " + title
+    ax.set_title(title, fontsize=10, color="red" if result.model.get("untrained") else "black")
+    if not result.frames:
+        ax.text(0.5, 0.5, "no face found in the sampled frames", ha="center", va="center", transform=ax.transAxes)
+    ax.legend(loc="upper right", fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100)
+    plt.close(fig)
+    return buffer.getvalue()
