@@ -201,3 +201,33 @@ def test_intra_dataset_and_ablation_report(setup):
     assert "| Run | gain | lr |" in md
     with pytest.raises(ConfigError, match="unknown metric"):
         build_report([good], metrics=["f1"], out=tmp_path / "x")
+
+
+def test_eval_seed_study_models_from_noise_files(setup):
+    """LightGBM scores noise_stats.csv rows, the GRU scores noise_volumes.npz sequences."""
+    from ddtool.data.dataset import load_feature_table, load_video_arrays
+    from ddtool.features.noise import compute_noise_features
+    from ddtool.models import create_model
+
+    tmp_path, cache_a, _, _, _ = setup
+    compute_noise_features(cache_a, frames=3)
+    rows, features, names = load_feature_table(cache_a)
+    lgbm = create_model("lgbm_noise", n_estimators=5, min_child_samples=2)
+    lgbm.fit(features, rows["label"].to_numpy(), feature_names=names)
+    card = save_checkpoint(lgbm, tmp_path / "lgbm" / "best.json", "lgbm_noise", {"n_estimators": 5, "min_child_samples": 2})
+    evaluation = evaluate_checkpoint(card, cache_a, split="test", device="cpu")
+    test_rows = rows["split"] == "test"
+    assert len(evaluation.predictions) == test_rows.sum()
+    np.testing.assert_allclose(evaluation.predictions["score"], lgbm.predict_proba(features[test_rows.to_numpy()])[:, 1], atol=1e-6)
+    assert evaluation.metrics["n_videos"] == 5
+
+    torch.manual_seed(0)
+    gru = create_model("gru")
+    card = save_checkpoint(gru, tmp_path / "gru" / "best.safetensors", "gru", {})
+    evaluation = evaluate_checkpoint(card, cache_a, split="test", device="cpu")
+    videos, inputs = load_video_arrays(cache_a, "sequence")
+    test_videos = (videos["split"] == "test").to_numpy()
+    with torch.no_grad():
+        expected = torch.softmax(gru.eval()(torch.from_numpy(inputs[test_videos])), dim=1)[:, 1].numpy()
+    np.testing.assert_allclose(evaluation.predictions["score"], expected, atol=1e-5)
+    assert evaluation.metrics["frame"]["n"] == evaluation.metrics["video"]["n"] == 5

@@ -24,6 +24,7 @@ import math
 import multiprocessing
 import os
 import shutil
+from contextlib import closing
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -333,10 +334,12 @@ def extract_items(items: list[Item], cache: str | Path, options: ExtractOptions 
             done += 1
             if on_video_done:
                 on_video_done(VideoOutcome(item.video_id, 0, skipped=True), done, total)
-    for outcome in _process(pending, cache, options, workers):
-        done += 1
-        if on_video_done:
-            on_video_done(outcome, done, total)
+    # closing(): if a callback raises (or Ctrl-C), queued videos are cancelled at once.
+    with closing(_process(pending, cache, options, workers)) as outcomes:
+        for outcome in outcomes:
+            done += 1
+            if on_video_done:
+                on_video_done(outcome, done, total)
     rows, errors = assemble(cache, (item.video_id for item in items), missing)
     return ExtractSummary(
         cache=cache,

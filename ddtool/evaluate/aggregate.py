@@ -97,31 +97,33 @@ def aggregate_video(frames: pd.DataFrame, rule: str = "mean", threshold: float =
     # A missing track id means "the one face of this frame"; keep it as its own track.
     table["track_id"] = table["track_id"].replace("", np.nan).fillna(-1)
 
-    rows = []
-    for video_id, video in table.groupby("video_id", sort=True):
-        track_scores = []
-        for _, track in video.groupby("track_id", sort=True):
-            scored = track["score"].to_numpy(dtype=np.float64)
-            if np.isnan(scored).all():
-                continue
-            track_scores.append(aggregate(scored, rule, threshold))
-        row = {
-            "video_id": video_id,
-            "score": max(track_scores) if track_scores else float("nan"),
-            "n_frames": int(video["score"].notna().sum()),
-            "n_tracks": len(track_scores),
-        }
-        for column in VIDEO_COLUMNS:
-            if column not in video.columns:
-                continue
-            values = video[column].dropna().unique()
-            if column == "label" and len(values) > 1:
+    scored = table[table["score"].notna()]
+    by_track = scored.groupby(["video_id", "track_id"], sort=True)["score"]
+    if rule in ("mean", "median", "max"):
+        track_scores = by_track.agg(rule)
+    else:
+        track_scores = by_track.agg(lambda values: aggregate(values.to_numpy(dtype=np.float64), rule, threshold))
+    by_video = table.groupby("video_id", sort=True)
+    result = pd.DataFrame({
+        "score": track_scores.groupby(level="video_id").max(),
+        "n_frames": scored.groupby("video_id")["score"].size(),
+        "n_tracks": track_scores.groupby(level="video_id").size(),
+    }).reindex(by_video.size().index)
+    result["score"] = result["score"].astype(float)  # a video with no scored face stays NaN
+    result[["n_frames", "n_tracks"]] = result[["n_frames", "n_tracks"]].fillna(0).astype(int)
+
+    for column in VIDEO_COLUMNS:
+        if column not in table.columns:
+            continue
+        if column == "label":
+            conflicting = by_video["label"].nunique()
+            if (conflicting > 1).any():
+                video_id = conflicting[conflicting > 1].index[0]
                 raise InputError(
                     f"video {video_id!r} has frames labelled both real and fake; fix the manifest (one label per video_id)"
                 )
-            row[column] = values[0] if len(values) else None
-        rows.append(row)
-    result = pd.DataFrame(rows)
+        result[column] = by_video[column].first()
+    result = result.reset_index()
     if "label" in result.columns:
         result["label"] = result["label"].astype(int)
     return result

@@ -2,13 +2,14 @@
 
 An evaluation folder holds
   predictions.csv        one row per crop: crop_path, video_id, label, domain,
-                         method, track_id, score (+ frame_index, timestamp when known)
+                         method, track_id, score (+ frame_index, timestamp when known);
+                         one row per video (empty crop_path) for the temporal models
   video_predictions.csv  one row per video: video_id, label, method, score, n_frames, n_tracks
   metrics.json           frame and video metrics, per-method AUCs, and the
                          fingerprints that make the predictions reusable
 
-Predictions are reused when the weights' sha256, the manifest's sha256 and
-the split all match what metrics.json recorded; the metrics are recomputed
+Predictions are reused when the weights' sha256, the manifest's sha256 (and
+for the seed-study models that of the noise file they read) and the split all match what metrics.json recorded; the metrics are recomputed
 from them every time (aggregation rule and threshold may differ between calls).
 """
 
@@ -153,6 +154,7 @@ def _read_reusable(out_dir: Path, fingerprint: dict[str, str]) -> pd.DataFrame |
     if predictions.empty or predictions["score"].isna().any() or len(predictions) != recorded.get("n_crops"):
         return None
     predictions["method"] = predictions["method"].fillna("")
+    predictions["crop_path"] = predictions["crop_path"].fillna("")  # temporal models: one row per video
     return predictions
 
 

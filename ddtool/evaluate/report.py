@@ -154,7 +154,7 @@ def roc_figure(curves: dict[str, list[tuple[str, np.ndarray, np.ndarray]]], leve
                 continue  # one class only: no curve exists
             fpr, tpr, _ = roc_curve(y, s)
             auc = compute_metrics(y, s)["auc"]
-            ax.plot(fpr, tpr, lw=1.6, label=f"{label} ({100 * auc:.1f})")
+            ax.plot(fpr, tpr, lw=1.6, label=f"{label} (AUC {100 * auc:.1f})")
         ax.plot([0, 1], [0, 1], ls="--", lw=0.8, color="grey")
         ax.set(title=f"{name} ({level} level)", xlabel="false positive rate", ylabel="true positive rate", xlim=(0, 1), ylim=(0, 1.01))
         ax.legend(loc="lower right", fontsize=7)

@@ -100,7 +100,7 @@ def normalise_per_image(maps: torch.Tensor) -> torch.Tensor:
     flat = maps.reshape(maps.shape[0], -1)
     low = flat.min(dim=1, keepdim=True).values
     span = flat.max(dim=1, keepdim=True).values - low
-    flat = torch.where(span > 0, (flat - low) / span.clamp_min(1e-12), torch.zeros_like(flat))
+    flat = torch.where(span > 1e-12, (flat - low) / span.clamp_min(1e-12), torch.zeros_like(flat))
     return flat.reshape(maps.shape)
 
 
