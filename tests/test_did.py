@@ -157,7 +157,18 @@ def test_batch_of_one_trains_without_a_decorrelation_term():
     out = model.training_losses(x[:1], y[:1], domain[:1], progress=0.2)
     assert float(out["dec"]) == 0.0 and math.isnan(float(out["mi"]))
     out["loss"].backward()
-    assert all(p.grad is None for p in model.critic.parameters())
+    # T still takes part (zero gradient) so distributed training sees every parameter.
+    assert all(p.grad is not None and float(p.grad.abs().sum()) == 0.0 for p in model.critic.parameters())
+
+
+def test_backbone_classifier_is_frozen_because_did_never_uses_it():
+    model = tiny_did()
+    assert not any(p.requires_grad for p in model.backbone.fc.parameters())
+    assert all(p.requires_grad for p in model.backbone.features.parameters())
+    x, y, domain = batch()
+    model.training_losses(x, y, domain, progress=0.3)["loss"].backward()
+    unused = [n for n, p in model.named_parameters() if p.requires_grad and p.grad is None]
+    assert unused == []
 
 
 def test_parameter_groups_cover_every_parameter_once_with_tenfold_head_rate():
@@ -379,3 +390,13 @@ def test_pretrained_backbone_initialises_g_and_did_checkpoints_round_trip(tmp_pa
 
     with pytest.raises(CheckpointError, match="holds a 'mobilenet' model"):
         create_model("did", backbone="sfic_mobilenet", num_domains=2, pretrained_backbone=weights)
+
+
+def test_gradcam_explains_the_deepfake_feature_map():
+    gradcam_module = pytest.importorskip("ddtool.explain.gradcam")
+    model = tiny_did()
+    layer = gradcam_module.resolve_layer(model, get_spec("did").gradcam_layer)
+    assert layer is model.df_features
+    maps = gradcam_module.gradcam(model, torch.randn(2, 3, 16, 16), layer)
+    assert maps.shape == (2, 16, 16)
+    assert float(maps.min()) >= 0.0 and float(maps.max()) <= 1.0

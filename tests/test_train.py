@@ -242,3 +242,26 @@ def test_seed_study_models_need_noise_files_first(cache, tmp_path):
         pytest.skip("no seed-study model is registered yet")
     with pytest.raises(InputError, match="ddtool features noise"):
         train(build_config(model=kinds[0], data=str(cache), out=str(tmp_path / "run"), device="cpu"))
+
+
+def test_crash_while_saving_state_keeps_previous_epoch_resumable(cache, tmp_path, monkeypatch):
+    import ddtool.train.loop as loop
+
+    real_save = torch.save
+    calls = {"n": 0}
+
+    def failing_save(obj, path, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:  # the second epoch's state file
+            Path(path).write_bytes(b"half written")
+            raise OSError("disk full")
+        return real_save(obj, path, *args, **kwargs)
+
+    monkeypatch.setattr(loop.torch, "save", failing_save)
+    with pytest.raises(OSError, match="disk full"):
+        train(_config(cache, tmp_path / "run", max_steps=1))
+    monkeypatch.setattr(loop.torch, "save", real_save)
+    assert load_state(tmp_path / "run")["epoch"] == 1  # the temp file never replaced the good state
+    assert not list((tmp_path / "run").glob(".*.tmp"))
+    resumed = train(build_config(out=str(tmp_path / "run"), resume=True, device="cpu"))
+    assert [r["epoch"] for r in resumed.history] == [1, 2]

@@ -178,6 +178,9 @@ class DIDModel(nn.Module):
         self.num_features = channels
         self.num_domains = num_domains
         self.input_size, self.mean, self.std = _input_convention(self.backbone_name)
+        if backbone_kwargs and "input_size" in backbone_kwargs:
+            self.input_size = backbone_kwargs["input_size"]
+        freeze_parameters_outside_features(self.backbone, self.input_size)
 
         self.deepfake_attention = DecompositionAttention(channels, reduction=attention_reduction)
         # An identity whose output is I_df, so Grad-CAM can hook the map the classifier sees.
@@ -240,29 +243,38 @@ class DIDModel(nn.Module):
         cls = bce_auc_loss(logits, label, alpha=self.alpha, gamma=self.auc_gamma, p=self.auc_p)
         dom = F.cross_entropy(domain_logits, domain)
         partner = other_info if self.decorrelate_with == "os" else domain_info
-        mi = self.mutual_information(deepfake_info, partner, beta)
-        dec = -mi if mi is not None else logits.sum() * 0.0
+        dec, mi = self.decorrelation_loss(deepfake_info, partner, beta)
         loss = self.cls_weight * cls + self.dom_weight * dom + self.dec_weight * dec
         return {
             "loss": loss,
             "cls": cls.detach(),
             "dom": dom.detach(),
             "dec": dec.detach(),
-            "mi": mi.detach() if mi is not None else torch.tensor(float("nan")),
+            "mi": mi.detach(),
             "logits": logits.detach(),
             "beta": beta,
         }
 
-    def mutual_information(self, first: torch.Tensor, second: torch.Tensor, beta: float) -> torch.Tensor | None:
-        """Jensen-Shannon MI estimate between two feature maps, through the reversal layer.
+    def decorrelation_loss(self, first: torch.Tensor, second: torch.Tensor, beta: float) -> tuple[torch.Tensor, torch.Tensor]:
+        """(L_dec, MI estimate): L_dec = -MI is the critic's loss; the features see it reversed.
+
+        A batch of one has no shuffled pair to contrast with: L_dec is then 0
+        and the estimate NaN, but T still runs (at zero weight) so every
+        trainable parameter takes part in the step, as
+        DistributedDataParallel requires.
+        """
+        if first.shape[0] < 2:
+            return self.critic(first, second).sum() * 0.0, torch.full((), float("nan"), device=first.device)
+        mi = self.mutual_information(first, second, beta)
+        return -mi, mi
+
+    def mutual_information(self, first: torch.Tensor, second: torch.Tensor, beta: float) -> torch.Tensor:
+        """Jensen-Shannon MI estimate between two feature maps (N >= 2), through the reversal layer.
 
         Gradients reach the critic unchanged (it learns to maximise the
         estimate when the loss holds -MI) and reach the features times -beta
-        (they learn to minimise it). None for a batch of one: there is no
-        shuffled pair to contrast with.
+        (they learn to minimise it).
         """
-        if first.shape[0] < 2:
-            return None
         first = grad_reverse(first, beta)
         second = grad_reverse(second, beta)
         shuffled = second[cyclic_derangement(second.shape[0], device=second.device)]
@@ -278,12 +290,44 @@ class DIDModel(nn.Module):
         ]
 
     def _check_domains(self, domain: torch.Tensor) -> None:
-        if domain.numel() and (int(domain.min()) < 0 or int(domain.max()) > self.num_domains):
+        outside = domain[(domain < 0) | (domain > self.num_domains)]
+        if outside.numel():
             raise ConfigError(
-                f"domain label {int(domain.max()) if int(domain.max()) > self.num_domains else int(domain.min())} "
-                f"is outside 0..{self.num_domains} (0 = real, 1..k = forgery methods); "
+                f"domain label {int(outside[0])} is outside 0..{self.num_domains} (0 = real, 1..k = forgery methods); "
                 f"build DID with num_domains = the number of forgery methods in the training data"
             )
+
+
+def freeze_parameters_outside_features(backbone: nn.Module, input_size: Any) -> list[str]:
+    """Stop training backbone parameters that `forward_features` never uses; return their names.
+
+    DID reads G through `forward_features`, so the backbone's own classifier
+    gets no gradient. Left trainable it would only break
+    DistributedDataParallel (which expects a gradient for every trainable
+    parameter); frozen, it still loads and saves with the weights. Found with
+    one eval-mode probe pass (no BatchNorm statistics change).
+    """
+    height, width = (input_size, input_size) if isinstance(input_size, int) else tuple(input_size)[-2:]
+    parameter = next(backbone.parameters(), None)
+    if parameter is None:
+        return []
+    was_training = backbone.training
+    backbone.eval()
+    try:
+        with torch.enable_grad():
+            probe = torch.zeros(1, 3, height, width, device=parameter.device, dtype=parameter.dtype)
+            outputs = backbone.forward_features(probe)
+            trainable = [p for p in backbone.parameters() if p.requires_grad]
+            grads = torch.autograd.grad(outputs.sum(), trainable, allow_unused=True)
+    finally:
+        backbone.train(was_training)
+    used = {id(p) for p, g in zip(trainable, grads) if g is not None}
+    frozen = []
+    for name, p in backbone.named_parameters():
+        if p.requires_grad and id(p) not in used:
+            p.requires_grad_(False)
+            frozen.append(name)
+    return frozen
 
 
 def _build_backbone(
@@ -342,9 +386,22 @@ def _build_did(
     backbone: str = "sfic_resnet26",
     num_domains: int = 4,
     pretrained_backbone: str | None = None,
+    input_size: int | None = None,
+    backbone_kwargs: dict[str, Any] | None = None,
     **kwargs: Any,
 ) -> DIDModel:
-    return DIDModel(backbone, num_domains=num_domains, pretrained_backbone=pretrained_backbone, **kwargs)
+    backbone_kwargs = dict(backbone_kwargs or {})
+    if input_size is not None:
+        # Only backbones that bake the size into their layers take it; the
+        # others raise TypeError naming input_size, which callers can catch.
+        backbone_kwargs["input_size"] = input_size
+    return DIDModel(
+        backbone,
+        num_domains=num_domains,
+        pretrained_backbone=pretrained_backbone,
+        backbone_kwargs=backbone_kwargs,
+        **kwargs,
+    )
 
 
 register_model(
