@@ -1,0 +1,90 @@
+"""How long `ddtool scan` takes on a 60 s 720p video, split into decode, face
+detection and model, against decoding the same sampled frames alone.
+
+    .venv/bin/python benchmarks/scan.py [--model sfic_resnet26] [--frames 32] [--threads 2]
+
+Goal: a scan within 2x of decode-only time. The video is synthetic (the
+astronaut face moving over a grey canvas, OpenCV mp4v) and is written once
+to the system temp folder. The model is untrained: its speed does not depend
+on its weights.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def build_video(path: Path, seconds: int = 60, fps: int = 25, size=(1280, 720)) -> Path:
+    if path.exists():
+        return path
+    face = cv2.resize(cv2.imread(str(REPO / "examples" / "astronaut.jpg")), (360, 360))
+    w, h = size
+    tmp = path.with_name(path.stem + ".partial.mp4")
+    writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
+    for i in range(seconds * fps):
+        canvas = np.full((h, w, 3), 90, np.uint8)
+        # Slow circular motion so the tracker and the seeks see a moving face.
+        x = int((w - 360) / 2 + 300 * np.sin(i / 40))
+        y = int((h - 360) / 2 + 120 * np.cos(i / 55))
+        canvas[y : y + 360, x : x + 360] = face
+        writer.write(canvas)
+    writer.release()
+    tmp.replace(path)
+    return path
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="sfic_resnet26")
+    parser.add_argument("--frames", type=int, default=32)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--runs", type=int, default=2, help="repeat and keep the fastest (the machine is shared)")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+
+    from ddtool.media.video import probe, read_frames, sample_indices
+    from ddtool.scan.detector import load_detector
+    from ddtool.scan.pipeline import ScanOptions, make_extractor, scan_file
+
+    started = time.perf_counter()
+    video = build_video(Path(tempfile.gettempdir()) / "ddtool_bench_60s_720p.mp4")
+    print(f"video: {video} ({time.perf_counter() - started:.1f} s to build or find)")
+    info = probe(video)
+    print(f"  {info.width}x{info.height}, {info.frame_count} frames, {info.fps:g} fps, {info.duration:.1f} s")
+    indices = sample_indices(info.frame_count, frames=args.frames)
+
+    options = ScanOptions(model=args.model, untrained=True, frames=args.frames)
+    detector = load_detector(args.model, untrained=True)
+    extractor = make_extractor(options, detector)
+    decode_only, scans = [], []
+    for _ in range(args.runs):
+        tick = time.perf_counter()
+        decoded = sum(1 for _ in read_frames(video, indices))
+        decode_only.append(time.perf_counter() - tick)
+        tick = time.perf_counter()
+        result = scan_file(video, options, detector, extractor)
+        scans.append((time.perf_counter() - tick, result))
+    best_decode = min(decode_only)
+    wall, result = min(scans, key=lambda item: item[0])
+    t = result.timings
+    print(f"sampled frames: {len(indices)} (decoded {decoded}); faces scored: {len(result.frames)}; model {args.model} at {detector.input_hw}")
+    print(f"decode-only        {best_decode:7.2f} s")
+    print(f"scan total         {wall:7.2f} s  = {wall / best_decode:.2f}x decode-only")
+    print(f"  probe            {t['probe']:7.2f} s")
+    print(f"  decode           {t['decode']:7.2f} s")
+    print(f"  face detection   {t['detect']:7.2f} s  ({1000 * t['detect'] / max(1, decoded):.0f} ms/frame)")
+    print(f"  model            {t['model']:7.2f} s  ({1000 * t['model'] / max(1, len(result.frames)):.0f} ms/face)")
+    print(f"verdict {result.verdict} (untrained model: meaningless), errors {result.errors}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,192 @@
+"""`ddtool scan` end to end: verdicts, exit codes, JSON schema, evidence files, aggregation."""
+
+from __future__ import annotations
+
+import base64
+import csv
+import json
+import re
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from ddtool.cli.app import main
+from ddtool.scan.outputs import output_dir_name, segments_srt, srt_time
+from ddtool.scan.pipeline import FrameScore, ScanOptions, ScanResult, exit_code_for, judge, scan_path
+from ddtool.train.checkpoint import save_checkpoint
+from test_explain import TinyDetector, register_tiny
+
+INPUT_KEYS = {"path", "verdict", "score", "threshold", "model", "weights", "weights_sha256", "tracks", "frames", "segments", "errors"}
+
+
+@pytest.fixture(scope="module")
+def checkpoints(tmp_path_factory):
+    """Two tiny checkpoints: one that always says fake, one that always says real."""
+    name = register_tiny()
+    folder = tmp_path_factory.mktemp("weights")
+    torch.manual_seed(0)
+    paths = {}
+    for verdict, bias in (("fake", 8.0), ("real", -8.0)):
+        model = TinyDetector(fake_bias=bias)
+        save_checkpoint(model, folder / f"tiny_{verdict}", name, {}, training_data={"dataset": "unit-test"}, metrics={"auc": 0.5})
+        paths[verdict] = folder / f"tiny_{verdict}.safetensors"
+    return paths
+
+
+def run_cli(args, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(args)
+    captured = capsys.readouterr()
+    return (exit_info.value.code or 0), captured.out, captured.err
+
+
+def test_scan_video_end_to_end(face_video, checkpoints, tmp_path, capsys):
+    out = tmp_path / "evidence"
+    code, stdout, stderr = run_cli(
+        ["scan", str(face_video), "--weights", str(checkpoints["fake"]), "--frames", "5", "--out", str(out), "--json"], capsys
+    )
+    assert code == 1, stderr
+    document = json.loads(stdout)  # nothing but the JSON document on stdout
+    assert document["exit_code"] == 1 and document["summary"] == {"fake": 1}
+    (item,) = document["inputs"]
+    assert INPUT_KEYS <= set(item)
+    assert item["verdict"] == "fake" and item["score"] > 0.99 and item["threshold"] == 0.5
+    assert item["model"] == register_tiny() and len(item["weights_sha256"]) == 64 and not item["untrained"]
+    assert item["frames_sampled"] == 5 and len(item["frames"]) == 5 and item["errors"] == []
+    assert {"frame_index", "timestamp", "track_id", "box", "score"} <= set(item["frames"][0])
+    assert item["tracks"] and all(t["score"] > 0.99 for t in item["tracks"])
+    assert item["segments"] and item["segments"][0]["start"] == 0.0
+
+    folder = out / output_dir_name(face_video)
+    assert sorted(p.name for p in folder.iterdir()) == ["report.html", "result.json", "scores.csv", "segments.srt", "timeline.png"]
+    with open(folder / "scores.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 5 and list(rows[0]) == ["frame_index", "timestamp", "track_id", "x0", "y0", "x1", "y1", "score"]
+    assert [int(r["frame_index"]) for r in rows] == [0, 7, 14, 22, 29]
+    assert float(rows[1]["timestamp"]) == pytest.approx(7 / 25)
+    assert json.loads((folder / "result.json").read_text())["verdict"] == "fake"
+    assert cv2.imread(str(folder / "timeline.png")) is not None
+    assert "SUSPICIOUS face" in (folder / "segments.srt").read_text()
+
+    html = (folder / "report.html").read_text()
+    assert "FAKE" in html and item["weights_sha256"] in html and "unit-test" in html
+    assert not re.search(r'src="(?!data:)', html), "report must embed every image"
+    images = re.findall(r'src="data:image/png;base64,([^"]+)"', html)
+    # timeline + top crops + their Grad-CAM overlays (+ contrast crops)
+    assert len(images) >= 3
+    for encoded in images:
+        assert cv2.imdecode(np.frombuffer(base64.b64decode(encoded), np.uint8), cv2.IMREAD_COLOR) is not None
+    assert "Grad-CAM" in html
+
+
+def test_scan_real_exit_code_and_table(face_video, checkpoints, capsys):
+    code, stdout, stderr = run_cli(["scan", str(face_video), "--weights", str(checkpoints["real"]), "--frames", "3"], capsys)
+    assert code == 0
+    assert stdout == ""  # without --json, results go to stderr
+    assert "REAL" in stderr and "summary" in stderr
+
+
+def test_scan_noface_is_inconclusive(noface_video, checkpoints, capsys):
+    code, stdout, _ = run_cli(["scan", str(noface_video), "--weights", str(checkpoints["fake"]), "--frames", "3", "--json"], capsys)
+    assert code == 4
+    item = json.loads(stdout)["inputs"][0]
+    assert item["verdict"] == "inconclusive" and item["score"] is None and item["frames"] == []
+
+
+def test_untrained_warns_everywhere(face_image, tmp_path, capsys):
+    out = tmp_path / "o"
+    code, stdout, stderr = run_cli(["scan", str(face_image), "--model", register_tiny(), "--untrained", "--json", "--out", str(out)], capsys)
+    assert code in (0, 1)
+    assert "UNTRAINED" in stderr
+    item = json.loads(stdout)["inputs"][0]
+    assert item["untrained"] and "UNTRAINED" in item["warning"] and item["kind"] == "image"
+    folder = out / output_dir_name(face_image)
+    assert "UNTRAINED" in (folder / "report.html").read_text()
+    assert "UNTRAINED" in (folder / "result.json").read_text()
+
+
+def test_no_weights_is_a_clear_error(face_video, capsys):
+    code, _, stderr = run_cli(["scan", str(face_video)], capsys)
+    assert code == 3
+    assert "no shipped weights" in stderr and "--weights" in stderr and "Traceback" not in stderr
+
+
+def test_folder_scan_continues_past_bad_files(tmp_path, face_video, checkpoints, capsys):
+    folder = tmp_path / "case"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "sub" / "clip.mp4").write_bytes(face_video.read_bytes())
+    (folder / "broken.mp4").write_text("not a video\n")
+    (folder / "notes.txt").write_text("ignored: not media\n")
+    out = tmp_path / "out"
+    code, stdout, stderr = run_cli(
+        ["scan", str(folder), "--weights", str(checkpoints["real"]), "--frames", "3", "--json", "--out", str(out)], capsys
+    )
+    assert code == 0  # the bad file is listed but does not change "real"
+    document = json.loads(stdout)
+    assert [i["verdict"] for i in document["inputs"]] == ["error", "real"]
+    assert "text file" in document["inputs"][0]["errors"][0]
+    assert "broken.mp4" in stderr
+    assert sorted(p.name for p in out.iterdir()) == ["broken.mp4", "sub__clip.mp4"]
+    assert not (out / "broken.mp4" / "report.html").exists()
+
+
+def test_library_api_matches_cli(face_video, checkpoints):
+    results = scan_path(face_video, ScanOptions(weights=checkpoints["fake"], frames=4, aggregate="confident"))
+    assert len(results) == 1 and isinstance(results[0], ScanResult)
+    assert results[0].verdict == "fake" and results[0].aggregate == "confident"
+    assert set(results[0].timings) >= {"decode", "detect", "model", "total"}
+
+
+def _result():
+    return ScanResult("x.mp4", "video", "error", None, 0.5, "mean", info={"fps": 10.0})
+
+
+def test_judge_max_over_tracks_and_segments():
+    result = _result()
+    # Track 0 real throughout; track 1 fake between 1.0 s and 1.5 s only.
+    result.frames = [FrameScore(i, i / 10, 0, (0, 0, 10, 10), 0.1) for i in range(0, 30, 5)]
+    scores = {0: 0.2, 5: 0.3, 10: 0.9, 15: 0.8, 20: 0.2, 25: 0.1}
+    result.frames += [FrameScore(i, i / 10, 1, (20, 0, 30, 10), s) for i, s in scores.items()]
+    judge(result, ScanOptions(aggregate="max"))
+    assert result.verdict == "fake" and result.score == pytest.approx(0.9)
+    assert [t["track_id"] for t in result.tracks] == [0, 1]
+    assert result.tracks[0]["score"] == pytest.approx(0.1) and result.tracks[1]["mean"] == pytest.approx(2.5 / 6)
+    assert result.segments == [
+        {"track_id": 1, "start": 1.0, "end": 1.5, "start_frame": 10, "end_frame": 15, "peak": 0.9, "mean": pytest.approx(0.85)}
+    ]
+    judge(result, ScanOptions(aggregate="mean"))
+    assert result.verdict == "real" and result.score == pytest.approx(2.5 / 6)
+
+
+def test_judge_without_faces_is_inconclusive():
+    result = _result()
+    judge(result, ScanOptions())
+    assert result.verdict == "inconclusive" and result.score is None and result.tracks == []
+
+
+def test_exit_codes_from_verdicts():
+    def of(*verdicts):
+        return [ScanResult(f"{i}", "video", v, None, 0.5, "mean") for i, v in enumerate(verdicts)]
+
+    assert exit_code_for(of("real", "real")) == 0
+    assert exit_code_for(of("real", "fake", "error")) == 1
+    assert exit_code_for(of("inconclusive", "error")) == 4
+    assert exit_code_for(of("inconclusive", "real")) == 0
+    assert exit_code_for(of("error", "error")) == 3
+
+
+def test_srt_format():
+    assert srt_time(3723.5) == "01:02:03,500"
+    result = _result()
+    result.segments = [{"track_id": 0, "start": 2.0, "end": 2.0, "start_frame": 50, "end_frame": 50, "peak": 0.91, "mean": 0.91}]
+    text = segments_srt(result)
+    assert text.startswith("1\n00:00:02,000 --> 00:00:03,000\nSUSPICIOUS face 0: peak P(fake) 0.91")
+
+
+def test_bad_options_are_usage_or_config_errors(face_video, checkpoints, capsys):
+    code, _, stderr = run_cli(["scan", str(face_video), "--weights", str(checkpoints["fake"]), "--aggregate", "nope"], capsys)
+    assert code == 3 and "unknown aggregation rule" in stderr
+    code, _, _ = run_cli(["scan", str(face_video), "--frames", "0"], capsys)
+    assert code == 2
