@@ -125,3 +125,12 @@ def test_depthwise_stages_split_channels():
 def test_invalid_settings_are_rejected(kwargs):
     with pytest.raises(ValueError):
         SFIConv(16, 16, 3, **kwargs)
+
+
+def test_fused_depthwise_dual_matches_separate_convs():
+    torch.manual_seed(3)
+    conv = SFIConv(8, 8, 3, groups=8, stage="dual")
+    x_s, x_f = torch.randn(2, 4, 6, 6), torch.randn(2, 4, 6, 6)
+    out_s, out_f = conv((x_s, x_f))
+    assert torch.allclose(out_s, F.conv2d(x_s, conv.s2s.weight, padding=1, groups=4), atol=1e-5)
+    assert torch.allclose(out_f, F.conv2d(x_f, conv.f2f.weight, padding=1, groups=4), atol=1e-5)

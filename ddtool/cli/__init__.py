@@ -7,12 +7,16 @@ when imported below; a command appears only once its module is listed here.
 
 from ddtool.cli.app import app, main  # noqa: F401
 
-# Command modules (each adds its commands to `app` on import), one line each.
-from ddtool.cli import models  # noqa: F401,E402
-from ddtool.cli import train  # noqa: F401,E402
-import ddtool.cli.eval  # noqa: F401,E402
-import ddtool.cli.report  # noqa: F401,E402
-import ddtool.cli.data  # noqa: F401,E402
-from ddtool.cli import extract  # noqa: F401,E402
-from ddtool.cli import features  # noqa: F401,E402
-from ddtool.cli import explain, scan  # noqa: F401,E402
+# Command modules (each adds its commands to `app` on import); the import
+# order is the order `ddtool --help` lists them: the analyst's job first.
+from ddtool.cli import (  # noqa: E402,F401
+    scan,
+    explain,
+    extract,
+    features,
+    train,
+    eval,
+    report,
+    data,
+    models,
+)

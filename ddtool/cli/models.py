@@ -39,7 +39,7 @@ def models(
         return
     table = Table(title="ddtool models (MACs at the input size, batch 1)")
     for column in ("name", "family", "input", "params", "paper params", "MACs", "paper MACs"):
-        table.add_column(column, justify="right" if column not in ("name", "family") else "left")
+        table.add_column(column, justify="left" if column in ("name", "family") else "right", no_wrap=column == "name")
     for r in rows:
         table.add_row(
             r.name,

@@ -178,7 +178,7 @@ class SFIConv(nn.Module):
 
     def _fusable(self) -> bool:
         if self.depthwise:
-            return False
+            return self.stage == "dual" and self.s2s is not None and self.f2f is not None
         if self.stage == "merge":
             return self.s2s is not None and self.f2s is not None
         return all(c is not None for c in (self.s2s, self.s2f, self.f2f, self.f2s))
@@ -191,6 +191,11 @@ class SFIConv(nn.Module):
         than four small ones. Parameters stay separate so the state dict
         names the paper's f_S->S, f_S->F, f_F->F, f_F->S.
         """
+        if self.depthwise:
+            # Per-channel kernels: both branches are one depthwise conv over the joined channels.
+            weight = torch.cat([self.s2s.weight, self.f2f.weight], dim=0)
+            out = F.conv2d(torch.cat([x_s, x_f], dim=1), weight, padding=self.s2s.padding, groups=weight.shape[0])
+            return out[:, : self.out_channels_spatial], out[:, self.out_channels_spatial :]
         if self.stage == "merge":
             weight = torch.cat([self.s2s.weight, self.f2s.weight], dim=1)
         else:
