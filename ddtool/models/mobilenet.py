@@ -12,6 +12,7 @@ import torch
 import torch.nn as nn
 
 from ddtool.models.layers.conv_factory import PerBranch, VanillaConvFactory
+from ddtool.models.layers.init import init_conv_weights
 from ddtool.models.sficonv import register_vanilla_and_sfic
 from ddtool.models.vgg import conv_stages
 
@@ -40,6 +41,7 @@ class MobileNet(nn.Module):
         self.num_features = in_channels
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(in_channels, num_classes)
+        init_conv_weights(self)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         return self.features(x)

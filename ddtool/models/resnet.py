@@ -16,6 +16,7 @@ import torch
 import torch.nn as nn
 
 from ddtool.models.layers.conv_factory import PerBranch, VanillaConvFactory, add_branches
+from ddtool.models.layers.init import init_conv_weights
 from ddtool.models.sficonv import register_vanilla_and_sfic
 
 EXPANSION = 4
@@ -92,9 +93,7 @@ class ResNet(nn.Module):
         self.num_features = in_channels
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(in_channels, num_classes)
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d) and m.weight.requires_grad and not _is_constrained(m):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+        init_conv_weights(self)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         x = self.stem(x)
@@ -102,13 +101,6 @@ class ResNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc(torch.flatten(self.pool(self.forward_features(x)), 1))
-
-
-def _is_constrained(module: nn.Module) -> bool:
-    # Constrained kernels keep their own init: re-initialising would break eq. 1.
-    from ddtool.models.layers.constrained import ConstrainedConv2d
-
-    return isinstance(module, ConstrainedConv2d)
 
 
 def _build(blocks_per_layer, factory, num_classes):
