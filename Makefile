@@ -17,8 +17,11 @@ $(BIN)/ddtool: pyproject.toml
 
 install: $(BIN)/ddtool
 
+# Until weights trained by ddtool ship (issue 6), the demo builds a face cache
+# and noise features from the two example clips: the first half of `scan`.
 demo: install
-	$(BIN)/ddtool extract examples --layout folder --out demo_out/cache --frames 8
+	$(BIN)/ddtool extract examples/demo.csv --out demo_out/cache --frames 8
+	$(BIN)/ddtool features noise demo_out/cache
 
 test: install
 	$(BIN)/python -m pytest tests

@@ -19,4 +19,5 @@ from ddtool.cli import (  # noqa: E402,F401
     report,
     data,
     models,
+    offline,
 )

@@ -12,9 +12,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from ddtool.cli.app import app, console, out
-from ddtool.evaluate.aggregate import RULES
-from ddtool.evaluate.evaluation import evaluate_checkpoint, resolve_checkpoint
-from ddtool.evaluate.registry_data import resolve_dataset
+from ddtool.evaluate.rules import RULES
 
 SHOWN = (("auc", "AUC"), ("ap", "AP"), ("acc", "ACC"), ("bacc", "BACC"), ("eer", "EER"), ("tpr_at_fpr_0.01", "TPR@1%"), ("tpr_at_fpr_0.001", "TPR@0.1%"))
 
@@ -45,6 +43,8 @@ def eval_command(
     as_json: bool = typer.Option(False, "--json", help="Print metrics.json to stdout."),
 ) -> None:
     """Score every crop of a split, write predictions.csv and metrics.json, print the metrics."""
+    from ddtool.evaluate.registry_data import resolve_dataset
+    from ddtool.evaluate.evaluation import evaluate_checkpoint, resolve_checkpoint
     checkpoint = resolve_checkpoint(run, weights)
     name, cache = resolve_dataset(data)
     with Progress(TextColumn("scoring"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=console, transient=True) as progress:

@@ -9,7 +9,6 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from ddtool.cli.app import app, console
-from ddtool.data.extract import ExtractOptions, extract as extract_dataset, merge_caches, parse_shard
 from ddtool.errors import NoFaceError
 
 
@@ -62,6 +61,7 @@ def extract(
     retry_failed: bool = typer.Option(False, "--retry-failed", help="Try again the videos an earlier run failed on."),
 ) -> None:
     """Detect and crop faces of a dataset into a resumable face cache with manifest.csv."""
+    from ddtool.data.extract import ExtractOptions, extract as extract_dataset, parse_shard
     options = ExtractOptions(
         preset=preset.value if preset else None, frames=frames, interval=interval, detector=detector.value,
         detector_model=str(detector_model) if detector_model else None, size=size, margin=margin, all_faces=all_faces,
@@ -94,6 +94,7 @@ def merge_cache(
     out: Path = typer.Option(..., "--out", "-o", help="New folder for the merged cache."),
 ) -> None:
     """Combine the face caches of `extract --shard` jobs into one cache."""
+    from ddtool.data.extract import merge_caches
     summary = merge_caches(shards, out)
     console.print(
         f"merged {summary.n_shards} shards: {summary.n_crops} face crops from {summary.n_videos} videos, "

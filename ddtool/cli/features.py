@@ -8,7 +8,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from ddtool.cli.app import app, console
-from ddtool.features.noise import DEFAULT_FRAMES, DEFAULT_SIGMA, RESIDUAL_SIZE, compute_noise_features
+from ddtool.features import DEFAULT_FRAMES, DEFAULT_SIGMA, RESIDUAL_SIZE
 
 features_app = typer.Typer(help="Compute feature files from a face cache.", no_args_is_help=True)
 app.add_typer(features_app, name="features")
@@ -23,6 +23,7 @@ def noise(
     size: int = typer.Option(RESIDUAL_SIZE, min=8, help="Side the faces are resized to before the residual."),
 ) -> None:
     """Gaussian-residual volumes per video and residual statistics per crop (noise_volumes.npz, noise_stats.csv)."""
+    from ddtool.features.noise import compute_noise_features
     with Progress(TextColumn("noise"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                   console=console, transient=True) as progress:
         task = progress.add_task("noise", total=None)

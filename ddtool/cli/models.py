@@ -9,8 +9,6 @@ import typer
 from rich.table import Table
 
 from ddtool.cli.app import app, console, out
-from ddtool.models.summary import profile as profile_model
-from ddtool.models.summary import summarize_all
 
 
 def _human(value: int | float | None, unit: str = "") -> str:
@@ -32,6 +30,7 @@ def models(
     no_macs: bool = typer.Option(False, "--no-macs", help="Skip counting MACs (parameters only)."),
 ) -> None:
     """List every registered model with its size and cost beside the paper's figures."""
+    from ddtool.models.summary import summarize_all
     with console.status("counting parameters and MACs"):
         rows = summarize_all(with_macs=not no_macs)
     if as_json:
@@ -64,6 +63,7 @@ def profile(
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON on stdout."),
 ) -> None:
     """Parameters, MACs and measured throughput of one model."""
+    from ddtool.models.summary import profile as profile_model
     with console.status(f"profiling {model} on {device}"):
         result = profile_model(model, batch=batch, device=device, size=size, amp=amp, runs=runs)
     if as_json:

@@ -10,8 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from ddtool.cli.app import app, console, out
-from ddtool.evaluate.aggregate import RULES
-from ddtool.evaluate.report import METRIC_LABELS, build_report, parse_metrics
+from ddtool.evaluate.rules import RULES
 
 
 @app.command("report")
@@ -28,6 +27,7 @@ def report_command(
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
 ) -> None:
     """Evaluate every run on every test set (reusing cached predictions) and write the report."""
+    from ddtool.evaluate.report import METRIC_LABELS, build_report, parse_metrics
     metrics = parse_metrics(metric)
     with console.status("evaluating") as status:
         report = build_report(

@@ -11,7 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from ddtool.cli.app import app, console, error
-from ddtool.evaluate.aggregate import RULES
+from ddtool.evaluate.rules import RULES
 
 
 class _RichProgress:

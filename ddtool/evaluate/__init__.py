@@ -9,5 +9,22 @@ Modules:
   registry_data  named face caches (`ddtool data add`)
 """
 
-from ddtool.evaluate.aggregate import RULES, Segment, aggregate, aggregate_video, suspicious_segments  # noqa: F401
-from ddtool.evaluate.metrics import compute_metrics, roc_curve  # noqa: F401
+from ddtool.evaluate.rules import RULES  # noqa: F401
+
+_LAZY = {
+    "Segment": "aggregate",
+    "aggregate": "aggregate",
+    "aggregate_video": "aggregate",
+    "suspicious_segments": "aggregate",
+    "compute_metrics": "metrics",
+    "roc_curve": "metrics",
+}
+
+
+def __getattr__(name):
+    # Imported on first use so `ddtool --help` does not pay for numpy/pandas.
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f"ddtool.evaluate.{_LAZY[name]}"), name)
+    raise AttributeError(f"module 'ddtool.evaluate' has no attribute {name!r}")

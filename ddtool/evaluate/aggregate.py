@@ -35,7 +35,7 @@ import pandas as pd
 
 from ddtool.errors import ConfigError, InputError
 
-RULES = ("mean", "median", "max", "top_k", "confident", "vote")
+from ddtool.evaluate.rules import RULES  # noqa: E402  (re-exported)
 TOP_FRACTION = 0.25
 CONFIDENT_MARGIN = 0.25
 # Columns that describe the whole video; carried through when present.

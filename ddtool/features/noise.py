@@ -24,9 +24,7 @@ import pandas as pd
 from ddtool.errors import ConfigError, InputError
 from ddtool.io import atomic_path
 
-RESIDUAL_SIZE = 100  # the paper's 100x100 distinguishment matrix
-DEFAULT_SIGMA = 1.0
-DEFAULT_FRAMES = 20  # the paper's 20 faces per video
+from ddtool.features import DEFAULT_FRAMES, DEFAULT_SIGMA, RESIDUAL_SIZE  # noqa: E402,F401
 
 VOLUMES_FILE = "noise_volumes.npz"
 STATS_FILE = "noise_stats.csv"

