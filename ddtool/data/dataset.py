@@ -15,7 +15,6 @@ resume, and each rank takes its own stride of it.
 
 from __future__ import annotations
 
-import hashlib
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +27,7 @@ import torch
 from torch.utils.data import Dataset, Sampler
 
 from ddtool.errors import ConfigError, InputError
+from ddtool.io import sha256_file as file_sha256  # noqa: F401 (re-exported for the loop and eval)
 
 REQUIRED_COLUMNS = ("crop_path", "video_id", "label", "domain", "method", "split")
 MANIFEST_NAME = "manifest.csv"
@@ -65,14 +65,6 @@ def read_manifest(cache: str | Path) -> pd.DataFrame:
         raise InputError(f"manifest {path}: labels must be 0 (real) or 1 (fake), found {bad_labels}")
     frame["split"] = frame["split"].str.strip().str.lower()
     return frame
-
-
-def file_sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 @dataclass

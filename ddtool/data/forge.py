@@ -32,11 +32,10 @@ import numpy as np
 import pandas as pd
 
 from ddtool.data.extract import MANIFEST_COLUMNS
-from ddtool.data.offline import read_faces, write_png_atomic
+from ddtool.data.offline import parse_landmarks, read_faces, write_png_atomic
 from ddtool.data.synth import METHODS, make_forgery, method_domain
 from ddtool.errors import ConfigError, DDToolError, InputError
 from ddtool.io import atomic_path, write_json_atomic
-from ddtool.media.landmarks import landmarks_68
 
 EXTRA_COLUMNS = ("face_id", "group", "strength", "licence")
 CSV_COLUMNS = (*MANIFEST_COLUMNS, *EXTRA_COLUMNS)
@@ -104,14 +103,6 @@ def _rng(seed: int, *parts) -> np.random.Generator:
     return np.random.default_rng(int.from_bytes(digest[:8], "little"))
 
 
-def face_box_in_crop(face: pd.Series, margin: float, size: int) -> tuple[float, float, float, float]:
-    """Where the detector's box lies inside the square crop (crop_face centres the box, side max(w,h)*(1+margin))."""
-    w, h = float(face["x1"]) - float(face["x0"]), float(face["y1"]) - float(face["y0"])
-    scale = size / (max(w, h) * (1.0 + margin))
-    c = size / 2.0
-    return (c - w * scale / 2, c - h * scale / 2, c + w * scale / 2, c + h * scale / 2)
-
-
 def _load_rgb(path: Path) -> np.ndarray:
     bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if bgr is None:
@@ -127,18 +118,11 @@ class RealFace:
 
 
 def load_faces(faces_dir: str | Path) -> list[RealFace]:
-    """Every face crop with its 68 landmarks, computed once here for all methods and donors."""
+    """Every face crop with its 68 landmarks (computed once by build_faces, reused by every method and donor)."""
     faces_dir = Path(faces_dir)
     table = read_faces(faces_dir)
-    config_path = faces_dir / "faces_config.json"
-    config = json.loads(config_path.read_text()) if config_path.is_file() else {}
-    margin = float(config.get("margin", 0.3))
-    loaded = []
-    for _, row in table.sort_values("face_id").iterrows():
-        image = _load_rgb(faces_dir / row["crop_path"])
-        box = face_box_in_crop(row, margin, image.shape[0])
-        loaded.append(RealFace(row, image, landmarks_68(image, box)))
-    return loaded
+    return [RealFace(row, _load_rgb(faces_dir / row["crop_path"]), parse_landmarks(row["landmarks"]))
+            for _, row in table.sort_values("face_id").iterrows()]
 
 
 def _donor_pools(faces: list[RealFace]) -> dict[str, list[int]]:

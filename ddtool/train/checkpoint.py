@@ -11,7 +11,6 @@ Loading checks the card, the sha256 and that every tensor fits the model.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from pathlib import Path
@@ -21,17 +20,9 @@ import torch.nn as nn
 
 from ddtool import __version__
 from ddtool.errors import CheckpointError
-from ddtool.io import atomic_path, write_json_atomic
+from ddtool.io import atomic_path, sha256_file, write_json_atomic  # noqa: F401 (sha256_file re-exported)
 
 CARD_VERSION = 1
-
-
-def sha256_file(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def card_path_for(path: str | Path) -> Path:
