@@ -51,7 +51,8 @@ def offline_faces(
     min_score: float = typer.Option(0.5, "--min-score", help="Minimum HOG detection score."),
     min_face: int = typer.Option(64, "--min-face", help="Minimum face box side in the source, pixels."),
     frames: int = typer.Option(24, help="Frames sampled evenly from each video."),
-    max_distance: int = typer.Option(8, "--max-distance", help="Perceptual-hash bits within which two faces are duplicates."),
+    max_distance: int = typer.Option(10, "--max-distance", help="Hash bits (of 144) within which a face is a near-duplicate and dropped."),
+    link_distance: int = typer.Option(16, "--link-distance", help="Hash bits within which faces of two files count as one person (one group)."),
     ratios: str = typer.Option("3:1:1", help="train:val:test ratio, by source group."),
     seed: int = typer.Option(7, help="Seed of the group split."),
 ) -> None:
@@ -59,7 +60,7 @@ def offline_faces(
     if not src.is_dir():
         raise InputError(f"--src folder not found: {src} (make it with `ddtool offline fetch --out {src}`)")
     options = FaceOptions(size=size, margin=margin, min_score=min_score, min_face=min_face, frames=frames,
-                          max_distance=max_distance, ratios=ratios, seed=seed)
+                          max_distance=max_distance, link_distance=link_distance, ratios=ratios, seed=seed)
     start = time.monotonic()
     summary = build_faces(src, out_dir, options, note=_note)
     console.print(f"{summary.faces} face(s) in {summary.groups} group(s), {summary.duplicates} near-duplicate(s) dropped, "

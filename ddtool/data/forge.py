@@ -23,6 +23,7 @@ import csv
 import hashlib
 import json
 import os
+import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -69,9 +70,10 @@ class ForgeOptions:
             raise ConfigError("videos must be >= 0, video frames >= 2 and video size >= 64")
 
     def fingerprint(self) -> dict:
-        """What decides the pixels; `videos` may grow between runs without invalidating crops."""
+        """What decides the crops' pixels; the clips have their own (videos_config.json)."""
         data = asdict(self)
-        data.pop("videos")
+        for key in ("videos", "video_frames", "video_size", "fps"):
+            data.pop(key)
         data["methods"] = list(self.methods)
         data["strengths"] = [round(s, 4) for s in self.strengths]
         return data
@@ -304,6 +306,12 @@ def write_videos(faces: list[RealFace], pools: dict[str, list[int]], cache: Path
         (rest if faces[i].row["group"] in seen else first).append(int(i))
         seen.add(faces[i].row["group"])
     chosen = (first + rest)[: options.videos]
+    wanted = {**options.fingerprint(), "video_frames": options.video_frames, "video_size": options.video_size, "fps": options.fps}
+    config = cache / "videos_config.json"
+    if config.is_file() and json.loads(config.read_text()) != wanted:
+        # Clips made with other settings would be silently mixed in: start the clips over.
+        shutil.rmtree(cache / "videos", ignore_errors=True)
+    write_json_atomic(config, wanted)
     listing = []
     for j, index in enumerate(chosen):
         face = faces[index]

@@ -21,6 +21,7 @@ import torch.nn.functional as F
 
 from ddtool.errors import ConfigError
 from ddtool.models.layers.constrained import ConstrainedConv2d
+from ddtool.models.layers.init import init_conv_weights
 from ddtool.models.layers.sge import SpatialGroupEnhance
 from ddtool.models.registry import IMAGENET_MEAN, IMAGENET_STD, ModelSpec, TrainDefaults, register_model
 
@@ -198,6 +199,7 @@ class LDFNet(nn.Module):
         self.num_features = widths[-1]
         self.norm = nn.LayerNorm(self.num_features) if dfm else nn.Identity()
         self.head = nn.Linear(self.num_features, num_classes)
+        init_conv_weights(self)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """The last map before pooling: (N, C, h, w), C = num_features."""
