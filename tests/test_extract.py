@@ -165,6 +165,25 @@ def test_cli_extract_counts_failures_and_exits_3_when_nothing_extracted(dataset,
     assert len(read(tmp_path / "badcache", "errors.csv")) == 2
 
 
+def test_cli_shards_and_merge(dataset, reference, tmp_path, capsys):
+    for i in range(3):
+        with pytest.raises(SystemExit) as done:
+            main(["extract", str(dataset), "--out", str(tmp_path / f"s{i}"), "--frames", "2", "--size", "64",
+                  "--shard", f"{i}/3"])
+        items = select_shard(load_dataset(dataset).items, (i, 3))
+        all_bad = items and all(Path(it.source_path).name in ("noface.mp4", "corrupt.mp4") for it in items)
+        # An empty shard is not an error; a shard whose every video failed is.
+        assert done.value.code == (3 if all_bad else 0)
+    with pytest.raises(SystemExit) as done:
+        main(["extract", "--merge", *(str(tmp_path / f"s{i}") for i in range(3)), "--out", str(tmp_path / "m")])
+    assert done.value.code == 0
+    assert read(tmp_path / "m", "manifest.csv").equals(read(reference, "manifest.csv"))
+    with pytest.raises(SystemExit) as done:
+        main(["extract", str(dataset), str(dataset), "--out", str(tmp_path / "two")])
+    assert done.value.code == 2
+    assert "several paths" in capsys.readouterr().err
+
+
 def test_cli_features_noise_on_extracted_cache(reference, tmp_path, capsys):
     cache = tmp_path / "cache"
     shutil.copytree(reference, cache)

@@ -58,9 +58,23 @@ def faces_dir(tmp_path_factory, face_image):
 
 
 @pytest.fixture(scope="module")
-def cache(faces_dir, tmp_path_factory):
+def gan_weights(tmp_path_factory):
+    """A randomly initialised DCGAN generator saved like gan-face-generate's weights.tar (the real one is not in the repo)."""
+    import torch
+
+    from ddtool.data.synth import _dcgan_generator
+
+    torch.manual_seed(0)
+    state = {f"main.{k}": v for k, v in _dcgan_generator()["main"].state_dict().items()}
+    path = tmp_path_factory.mktemp("gan") / "weights.tar"
+    torch.save({"netG_state_dict": state}, path)
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def cache(faces_dir, gan_weights, tmp_path_factory):
     out = tmp_path_factory.mktemp("cache") / "cache"
-    summary = forge(faces_dir, out, ForgeOptions(strengths=STRENGTHS, per_face=1, seed=3))
+    summary = forge(faces_dir, out, ForgeOptions(strengths=STRENGTHS, per_face=1, seed=3, gan_weights=gan_weights))
     assert summary.faces == 3 and summary.errors == 0
     return out
 
@@ -123,7 +137,7 @@ def test_no_donor_in_split_is_recorded_not_fatal(faces_dir, tmp_path):
     assert summary.per_method == {"real": 3, "smooth": 3}
 
 
-def test_resume_redoes_only_unfinished_faces_with_the_same_pixels(cache, faces_dir, tmp_path):
+def test_resume_redoes_only_unfinished_faces_with_the_same_pixels(cache, faces_dir, gan_weights, tmp_path):
     copy = tmp_path / "cache"
     shutil.copytree(cache, copy)
     before = read_manifest(copy)
@@ -131,23 +145,23 @@ def test_resume_redoes_only_unfinished_faces_with_the_same_pixels(cache, faces_d
     digest = _digest(copy / victim["crop_path"])
     (copy / "records" / f"{victim['face_id']}.csv").unlink()
     (copy / victim["crop_path"]).unlink()
-    summary = forge(faces_dir, copy, ForgeOptions(strengths=STRENGTHS, per_face=1, seed=3))
+    summary = forge(faces_dir, copy, ForgeOptions(strengths=STRENGTHS, per_face=1, seed=3, gan_weights=gan_weights))
     assert summary.reused == 2
     assert _digest(copy / victim["crop_path"]) == digest
     after = read_manifest(copy)
     assert sorted(after["crop_path"]) == sorted(before["crop_path"])
     with pytest.raises(ConfigError, match="different settings"):
-        forge(faces_dir, copy, ForgeOptions(strengths=STRENGTHS, per_face=1, seed=4))
+        forge(faces_dir, copy, ForgeOptions(strengths=STRENGTHS, per_face=1, seed=4, gan_weights=gan_weights))
 
 
-def test_videos_pairs_are_listed_and_readable(cache, faces_dir, tmp_path):
+def test_videos_pairs_are_listed_and_readable(cache, faces_dir, gan_weights, tmp_path):
     copy = tmp_path / "cache"
     shutil.copytree(cache, copy)
-    first = ForgeOptions(strengths=STRENGTHS, per_face=1, seed=3, videos=1, video_frames=4, video_size=96)
+    first = ForgeOptions(strengths=STRENGTHS, per_face=1, seed=3, videos=1, video_frames=4, video_size=96, gan_weights=gan_weights)
     forge(faces_dir, copy, first)
     assert probe(copy / "videos" / "clip000_real.mp4").width == 96
     # Other clip settings remake the clips but keep the crops.
-    options = ForgeOptions(strengths=STRENGTHS, per_face=1, seed=3, videos=2, video_frames=6, video_size=128)
+    options = ForgeOptions(strengths=STRENGTHS, per_face=1, seed=3, videos=2, video_frames=6, video_size=128, gan_weights=gan_weights)
     summary = forge(faces_dir, copy, options)
     assert summary.reused == 3
     listing = pd.read_csv(copy / "videos.csv", keep_default_na=False)
@@ -185,6 +199,8 @@ def test_bad_options_and_cli(faces_dir, tmp_path):
         parse_strengths("0.3,lots")
     with pytest.raises(ConfigError, match="strengths"):
         forge(faces_dir, tmp_path / "x", ForgeOptions(strengths=(1.5,)))
+    with pytest.raises(ConfigError, match="GAN weights not found"):
+        forge(faces_dir, tmp_path / "x", ForgeOptions(methods=("gan_face",), gan_weights=str(tmp_path / "none.tar")))
     result = CliRunner().invoke(app, ["offline", "forge", "--faces", str(faces_dir), "--out", str(tmp_path / "c"),
                                       "--methods", "smooth,resample", "--strengths", "0.5", "--per-face", "2"])
     assert result.exit_code == 0, result.output

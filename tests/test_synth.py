@@ -4,8 +4,8 @@ import cv2
 import numpy as np
 import pytest
 
-from ddtool.data.synth import METHODS, blend_mask, make_forgery, method_domain
-from ddtool.errors import ConfigError
+from ddtool.data.synth import METHODS, _dcgan_generator, blend_mask, load_gan_generator, make_forgery, method_domain
+from ddtool.errors import CheckpointError, ConfigError
 from ddtool.media.landmarks import landmarks_68
 
 
@@ -18,6 +18,23 @@ def face(face_image):
     rect = dlib.get_frontal_face_detector()(rgb, 1)[0]
     box = (rect.left(), rect.top(), rect.right(), rect.bottom())
     return rgb, landmarks_68(rgb, box)
+
+
+@pytest.fixture(scope="module")
+def gan_weights(tmp_path_factory):
+    """A randomly initialised generator saved like gan-face-generate's weights.tar (the real one is not in the repo)."""
+    import torch
+
+    torch.manual_seed(0)
+    state = {f"main.{k}": v for k, v in _dcgan_generator()["main"].state_dict().items()}
+    path = tmp_path_factory.mktemp("gan") / "weights.tar"
+    torch.save({"netG_state_dict": state}, path)
+    return path
+
+
+@pytest.fixture(autouse=True)
+def _gan_weights_env(gan_weights, monkeypatch):
+    monkeypatch.setenv("DDTOOL_GAN_FACE_WEIGHTS", str(gan_weights))
 
 
 def _extra(name, rgb, lm):
@@ -48,7 +65,7 @@ def test_method_changes_face_not_background(face, name):
     outside = blend_mask(rgb.shape[:2], lm, np.random.default_rng(0), blur=0.3) < 0.01
     assert inside.sum() > 500
     assert diff[inside].mean() > 1.0, "the face region must change"
-    if name != "double_jpeg":  # the second JPEG pass touches the whole image by design
+    if name not in ("double_jpeg", "gan_face"):  # both change the whole image by design
         assert diff[outside].mean() < diff[inside].mean() / 3
 
 
@@ -77,3 +94,36 @@ def test_domains_and_bad_arguments(face):
         make_forgery("smooth", rgb, lm, np.random.default_rng(0), 2.0)
     with pytest.raises(ConfigError, match="68 landmarks"):
         make_forgery("smooth", rgb, lm[:5], np.random.default_rng(0))
+
+
+def test_gan_face_replaces_the_whole_image_seeded(face, gan_weights):
+    rgb, lm = face
+    a = make_forgery("gan_face", rgb, lm, np.random.default_rng(1), 0.5, weights=gan_weights)
+    b = make_forgery("gan_face", rgb, lm, np.random.default_rng(2), 0.5, weights=gan_weights)
+    assert a.image.shape == rgb.shape and (a.mask == 1).all()
+    assert not np.array_equal(a.image, b.image)
+    # Up-sampled from 64x64: a 64 px round trip loses far less of it than of a real photo.
+    def round_trip_loss(img):
+        small = cv2.resize(img, (64, 64), interpolation=cv2.INTER_AREA)
+        back = cv2.resize(small, img.shape[1::-1], interpolation=cv2.INTER_CUBIC)
+        return np.abs(back.astype(int) - img.astype(int)).mean()
+
+    assert round_trip_loss(a.image) < 0.5 * round_trip_loss(rgb)
+
+
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")
+def test_gan_weights_load_safely_or_say_why(tmp_path):
+    import pickle
+
+    import torch
+
+    with pytest.raises(ConfigError, match="not found"):
+        load_gan_generator(str(tmp_path / "none.tar"))
+    wrong = tmp_path / "wrong.tar"
+    torch.save({"netG_state_dict": {"main.0.weight": torch.zeros(3, 3)}}, wrong)
+    with pytest.raises(CheckpointError, match="does not fit"):
+        load_gan_generator(str(wrong))
+    hostile = tmp_path / "hostile.tar"
+    hostile.write_bytes(pickle.dumps({"netG_state_dict": ValueError("arbitrary object")}))
+    with pytest.raises(CheckpointError, match="safely"):
+        load_gan_generator(str(hostile))

@@ -20,4 +20,5 @@ from ddtool.cli import (  # noqa: E402,F401
     data,
     models,
     offline,
+    weights,
 )

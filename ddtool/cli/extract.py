@@ -1,4 +1,4 @@
-"""`ddtool extract` (face cache from a dataset) and `ddtool merge-cache` (combine shard caches)."""
+"""`ddtool extract`: a face cache from a dataset, or (`--merge`) one cache from shard caches."""
 
 from __future__ import annotations
 
@@ -43,8 +43,10 @@ class CompressionChoice(str, Enum):
 
 @app.command()
 def extract(
-    source: Path = typer.Argument(..., help="Dataset folder, or a CSV list (path,label[,method,split])."),
+    sources: list[Path] = typer.Argument(
+        ..., help="Dataset folder or CSV list (path,label[,method,split]); with --merge, the shard caches."),
     out: Path = typer.Option(..., "--out", "-o", help="Face cache folder (created; an existing one is resumed)."),
+    merge: bool = typer.Option(False, "--merge", help="Combine the caches of `--shard I/N` jobs into --out."),
     layout: LayoutChoice = typer.Option(LayoutChoice.auto, help="Dataset layout; auto detects it."),
     compression: CompressionChoice = typer.Option(CompressionChoice.c23, help="FF++ quality folder to read."),
     preset: PresetChoice | None = typer.Option(
@@ -61,7 +63,14 @@ def extract(
     retry_failed: bool = typer.Option(False, "--retry-failed", help="Try again the videos an earlier run failed on."),
 ) -> None:
     """Detect and crop faces of a dataset into a resumable face cache with manifest.csv."""
+    if merge:
+        _merge(sources, out)
+        return
+    if len(sources) != 1:
+        raise typer.BadParameter("give one dataset folder or CSV list (several paths only with --merge)")
+    source = sources[0]
     from ddtool.data.extract import ExtractOptions, extract as extract_dataset, parse_shard
+
     options = ExtractOptions(
         preset=preset.value if preset else None, frames=frames, interval=interval, detector=detector.value,
         detector_model=str(detector_model) if detector_model else None, size=size, margin=margin, all_faces=all_faces,
@@ -84,17 +93,17 @@ def extract(
     )
     if summary.n_failed:
         console.print(f"[yellow]{summary.n_failed} failed[/] (see {summary.errors_path})", highlight=False)
+    if summary.n_items == 0 and shard:
+        # Hash sharding can leave a shard of a small dataset empty: not an error.
+        console.print(f"shard {shard} holds none of this dataset's videos; nothing to do")
+        return
     if summary.n_crops == 0:
         raise NoFaceError(f"nothing could be extracted: all {summary.n_items} videos failed; see {summary.errors_path}")
 
 
-@app.command("merge-cache")
-def merge_cache(
-    shards: list[Path] = typer.Argument(..., help="Shard caches written by `ddtool extract --shard I/N`."),
-    out: Path = typer.Option(..., "--out", "-o", help="New folder for the merged cache."),
-) -> None:
-    """Combine the face caches of `extract --shard` jobs into one cache."""
+def _merge(shards: list[Path], out: Path) -> None:
     from ddtool.data.extract import merge_caches
+
     summary = merge_caches(shards, out)
     console.print(
         f"merged {summary.n_shards} shards: {summary.n_crops} face crops from {summary.n_videos} videos, "

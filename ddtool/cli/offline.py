@@ -46,7 +46,7 @@ def offline_fetch(
 def offline_faces(
     src: Path = typer.Option(..., "--src", help="Folder made by `ddtool offline fetch`."),
     out_dir: Path = typer.Option(..., "--out", help="Faces folder: crops/, faces.csv, dropped.csv."),
-    margin: float = typer.Option(0.3, help="Crop margin around the face box (room for blend masks)."),
+    margin: float = typer.Option(0.5, help="Crop margin around the face box (room for blend masks and the chin)."),
     size: int = typer.Option(256, help="Crop side in pixels."),
     min_score: float = typer.Option(0.5, "--min-score", help="Minimum HOG detection score."),
     min_face: int = typer.Option(64, "--min-face", help="Minimum face box side in the source, pixels."),
@@ -77,6 +77,7 @@ def offline_forge(
     per_face: int = typer.Option(1, "--per-face", help="Forgeries per face, method and strength."),
     seed: int = typer.Option(7, help="Seed of every forgery (with face, method, strength, k)."),
     videos: int = typer.Option(0, help="Also write this many real/fake clip pairs under OUT/videos with videos.csv."),
+    gan_weights: Path = typer.Option(None, "--gan-weights", help="gan-face-generate's weights.tar (default: the one `offline fetch` extracted)."),
 ) -> None:
     """Write real crops and their forgeries as a ddtool face cache (resumable)."""
     if not faces.is_dir():
@@ -84,6 +85,7 @@ def offline_forge(
     options = ForgeOptions(
         methods=tuple(m.strip() for m in methods.split(",") if m.strip()),
         strengths=parse_strengths(strengths), per_face=per_face, seed=seed, videos=videos,
+        gan_weights=str(gan_weights) if gan_weights else None,
     )
     start = time.monotonic()
     summary = forge(faces, out_dir, options, note=_note)

@@ -54,7 +54,7 @@ def _result_table(result) -> Table:
 def scan(
     path: Path = typer.Argument(..., help="A video, an image, or a folder (every video/image inside, recursively)."),
     model: Optional[str] = typer.Option(None, "--model", help="Model name (must match the checkpoint's card)."),
-    weights: Optional[Path] = typer.Option(None, "--weights", help="Checkpoint NAME.safetensors (+ NAME.json). Default: best shipped model in weights/."),
+    weights: Optional[Path] = typer.Option(None, "--weights", help="Checkpoint NAME.safetensors (+ NAME.json). Default: the default shipped model (see `ddtool weights`)."),
     untrained: bool = typer.Option(False, "--untrained", help="TESTING ONLY: random weights for --model; every output carries a warning."),
     frames: int = typer.Option(32, "--frames", min=1, help="Frames per video, evenly spaced."),
     detector: str = typer.Option("hog", "--detector", help="Face detector: hog, cnn or yunet."),
@@ -85,6 +85,8 @@ def scan(
     loaded = load_detector(options.model, options.weights, options.untrained, options.device)
     if loaded.untrained:
         console.print(f"[bold white on red] WARNING: {loaded.provenance()['warning']} [/]")
+    if loaded.shipped_note:
+        console.print(loaded.shipped_note, highlight=False, soft_wrap=True)
 
     def save_evidence(result) -> None:
         if out_dir is not None:

@@ -24,7 +24,7 @@ import hashlib
 import json
 import os
 import shutil
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
@@ -34,7 +34,7 @@ import pandas as pd
 
 from ddtool.data.extract import MANIFEST_COLUMNS
 from ddtool.data.offline import parse_landmarks, read_faces, write_png_atomic
-from ddtool.data.synth import METHODS, make_forgery, method_domain
+from ddtool.data.synth import METHODS, default_gan_weights, load_gan_generator, make_forgery, method_domain
 from ddtool.errors import ConfigError, DDToolError, InputError
 from ddtool.io import atomic_path, write_json_atomic
 
@@ -43,6 +43,7 @@ CSV_COLUMNS = (*MANIFEST_COLUMNS, *EXTRA_COLUMNS)
 ERROR_COLUMNS = ("video_id", "source_path", "error")
 VIDEO_COLUMNS = ("path", "label", "method", "split", "face_id")
 CONFIG_FILE = "forge_config.json"
+GAN_WEIGHTS_IN_FETCH = "media/pip-gan-face-generate/gan_face_generate/weights.tar"
 DATASET = "offline"
 
 
@@ -56,6 +57,7 @@ class ForgeOptions:
     video_frames: int = 24
     video_size: int = 224
     fps: float = 12.0
+    gan_weights: str | None = None  # gan-face-generate's weights.tar; default: the one `offline fetch` extracted
 
     def validate(self) -> None:
         if not self.methods:
@@ -72,7 +74,7 @@ class ForgeOptions:
     def fingerprint(self) -> dict:
         """What decides the crops' pixels; the clips have their own (videos_config.json)."""
         data = asdict(self)
-        for key in ("videos", "video_frames", "video_size", "fps"):
+        for key in ("videos", "video_frames", "video_size", "fps", "gan_weights"):
             data.pop(key)
         data["methods"] = list(self.methods)
         data["strengths"] = [round(s, 4) for s in self.strengths]
@@ -165,6 +167,20 @@ def _read_csv(path: Path) -> list[dict]:
         return list(csv.DictReader(fh))
 
 
+def resolve_gan_weights(faces_dir: Path, options: ForgeOptions) -> str | None:
+    """Path of the DCGAN weights when gan_face is asked for, loaded once here so a bad file fails before any work."""
+    if "gan_face" not in options.methods:
+        return None
+    path = options.gan_weights
+    if path is None:
+        config = faces_dir / "faces_config.json"
+        src = json.loads(config.read_text()).get("src") if config.is_file() else None
+        fetched = Path(src) / GAN_WEIGHTS_IN_FETCH if src else None
+        path = str(fetched) if fetched and fetched.is_file() else str(default_gan_weights())
+    load_gan_generator(path)
+    return path
+
+
 def forge_face(index: int, faces: list[RealFace], pools: dict[str, list[int]], cache: Path,
                options: ForgeOptions) -> tuple[list[dict], list[dict]]:
     """Write one face's real crop and forgeries; return (manifest rows, error rows)."""
@@ -179,7 +195,7 @@ def forge_face(index: int, faces: list[RealFace], pools: dict[str, list[int]], c
             for k in range(options.per_face):
                 video_id = f"{DATASET}/{method}/{fid}/s{strength:.2f}/k{k}"
                 rng = _rng(options.seed, fid, method, round(strength, 4), k)
-                extra = {}
+                extra = {"weights": options.gan_weights} if method == "gan_face" else {}
                 if method == "face_swap":
                     donor = _pick_donor(index, faces, pools, rng)
                     if donor is None:
@@ -219,6 +235,7 @@ def forge(faces_dir: str | Path, cache: str | Path, options: ForgeOptions = Forg
     options.validate()
     faces_dir, cache = Path(faces_dir), Path(cache)
     faces = load_faces(faces_dir)
+    options = replace(options, gan_weights=resolve_gan_weights(faces_dir, options))
     cache.mkdir(parents=True, exist_ok=True)
     _check_config(cache, options, faces_dir)
     pools = _donor_pools(faces)
@@ -265,7 +282,7 @@ def animate(image: np.ndarray, landmarks: np.ndarray, frames: int, size: int) ->
     out = []
     for i in range(frames):
         t = i / max(1, frames - 1)
-        side = int(round(min(h, w) * (0.92 - 0.1 * t)))
+        side = int(round(min(h, w) * (1.0 - 0.12 * t)))
         cx = w / 2 + 0.03 * w * np.sin(2 * np.pi * t)
         cy = h / 2 + 0.02 * h * t
         x0 = int(np.clip(round(cx - side / 2), 0, w - side))
@@ -318,7 +335,7 @@ def write_videos(faces: list[RealFace], pools: dict[str, list[int]], cache: Path
         method = options.methods[j % len(options.methods)]
         strength = options.strengths[-1]
         clip_rng = _rng(options.seed, "clip", face.row["face_id"], method)
-        extra = {}
+        extra = {"weights": options.gan_weights} if method == "gan_face" else {}
         if method == "face_swap":
             donor = _pick_donor(index, faces, pools, clip_rng)
             if donor is None:
@@ -332,7 +349,12 @@ def write_videos(faces: list[RealFace], pools: dict[str, list[int]], cache: Path
         if not ((cache / real_path).is_file() and (cache / fake_path).is_file()):
             frames = animate(face.image, face.landmarks, options.video_frames, options.video_size)
             seed = int(clip_rng.integers(2**32))
-            fakes = [make_forgery(method, f, lm, np.random.default_rng(seed), strength, **extra).image for f, lm in frames]
+            if method == "gan_face":
+                # A generated face ignores the real frame: move the generated face the same way instead.
+                generated = make_forgery(method, face.image, face.landmarks, np.random.default_rng(seed), strength, **extra).image
+                fakes = [f for f, _ in animate(generated, face.landmarks, options.video_frames, options.video_size)]
+            else:
+                fakes = [make_forgery(method, f, lm, np.random.default_rng(seed), strength, **extra).image for f, lm in frames]
             write_mp4(cache / real_path, [f for f, _ in frames], options.fps)
             write_mp4(cache / fake_path, fakes, options.fps)
             note(f"{stem}: {face.row['face_id']} + {method}")

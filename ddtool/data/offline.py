@@ -470,7 +470,9 @@ FACE_COLUMNS = (
 @dataclass(frozen=True)
 class FaceOptions:
     size: int = 256
-    margin: float = 0.3  # room around the face box for blend masks and face-swap warps
+    # Room around the box for blend masks and warps: dlib's HOG box ends near
+    # the lower lip, and at 0.3 the chin landmarks sat at 253 of 256 px.
+    margin: float = 0.5
     min_score: float = 0.5  # HOG score; weaker hits on clutter are mostly false faces (docs/media.md)
     min_face: int = 64  # px in the source; smaller faces upscaled to 256 look blurry, like a forgery
     frames: int = 24  # evenly spaced frames per video

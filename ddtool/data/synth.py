@@ -18,17 +18,24 @@ its own domain (like FF++'s four methods), numbered in `METHODS` order from 1.
                    fakes are blurrier than real faces).
 5. double_jpeg     the face region JPEG-compressed on a shifted 8x8 grid,
                    pasted back, the whole image compressed again.
+6. gan_face        a whole synthetic face from the 64x64 DCGAN generator whose
+                   weights ship in PyPI `gan-face-generate` 1.1.1 (trained on
+                   DigiFace-1M renders), up-sampled to the image size: HFF's
+                   generated-face domain. The real image only gives the size.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
 from typing import Callable
 
 import cv2
 import numpy as np
 
-from ddtool.errors import ConfigError
+from ddtool.errors import CheckpointError, ConfigError
 from ddtool.media.landmarks import hull_mask
 
 
@@ -211,12 +218,94 @@ def double_jpeg(image: np.ndarray, landmarks: np.ndarray, rng: np.random.Generat
     return Forgery(_jpeg(spliced, q2), mask)
 
 
+GAN_WEIGHTS_ENV = "DDTOOL_GAN_FACE_WEIGHTS"
+GAN_LATENT = 100
+
+
+def _dcgan_generator():
+    """The PyTorch DCGAN tutorial generator (nz=100, ngf=64, 64x64 RGB), written
+    here so its weights load as a plain state dict: the module indices match
+    gan_face_generate.models.Generator's `main` Sequential."""
+    from torch import nn
+
+    def up(c_in: int, c_out: int, stride: int, pad: int, last: bool = False) -> list:
+        conv = nn.ConvTranspose2d(c_in, c_out, 4, stride, pad, bias=False)
+        return [conv, nn.Tanh()] if last else [conv, nn.BatchNorm2d(c_out), nn.ReLU(True)]
+
+    ngf = 64
+    main = nn.Sequential(
+        *up(GAN_LATENT, ngf * 8, 1, 0), *up(ngf * 8, ngf * 4, 2, 1), *up(ngf * 4, ngf * 2, 2, 1),
+        *up(ngf * 2, ngf, 2, 1), *up(ngf, 3, 2, 1, last=True),
+    )
+    return nn.ModuleDict({"main": main})
+
+
+def default_gan_weights() -> Path:
+    """weights.tar from $DDTOOL_GAN_FACE_WEIGHTS, else from an installed gan_face_generate (found, not imported)."""
+    env = os.environ.get(GAN_WEIGHTS_ENV)
+    if env:
+        return Path(env)
+    import importlib.util
+
+    spec = importlib.util.find_spec("gan_face_generate")
+    if spec is not None and spec.submodule_search_locations:
+        return Path(list(spec.submodule_search_locations)[0]) / "weights.tar"
+    raise ConfigError(
+        "gan_face needs the DCGAN weights of PyPI gan-face-generate 1.1.1: run `ddtool offline fetch --out DIR` "
+        f"and pass weights=DIR/media/pip-gan-face-generate/gan_face_generate/weights.tar (or set {GAN_WEIGHTS_ENV})"
+    )
+
+
+@lru_cache(maxsize=2)
+def load_gan_generator(path: str):
+    """The generator in eval mode. torch.load(weights_only=True): tensors only, never arbitrary pickled objects."""
+    import torch
+
+    if not Path(path).is_file():
+        raise ConfigError(f"GAN weights not found: {path}; fetch them with `ddtool offline fetch`")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises UnpicklingError/RuntimeError/zip errors for bad files
+        raise CheckpointError(f"cannot load GAN weights {path} safely ({type(exc).__name__}); fetch gan-face-generate 1.1.1 again") from None
+    state = checkpoint.get("netG_state_dict") if isinstance(checkpoint, dict) else None
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{path} holds no 'netG_state_dict'; it is not gan-face-generate's weights.tar")
+    generator = _dcgan_generator()
+    try:
+        generator["main"].load_state_dict({k.removeprefix("main."): v for k, v in state.items()}, strict=True)
+    except RuntimeError as exc:
+        raise CheckpointError(f"{path} does not fit the 64x64 DCGAN generator: {str(exc).splitlines()[0]}") from None
+    return generator.eval()
+
+
+def gan_face(image: np.ndarray, landmarks: np.ndarray, rng: np.random.Generator, strength: float = 0.5,
+             *, weights: str | Path | None = None) -> Forgery:
+    """A generated face in place of the whole image, up-sampled (bicubic) from 64x64.
+
+    `strength` widens the latent draw (z ~ N(0, (0.5 + 0.5 * strength)^2)):
+    low strength = the truncation trick, more average and cleaner faces;
+    high = more varied faces with more visible generator artifacts.
+    """
+    _check(image, landmarks, strength)
+    import torch
+
+    generator = load_gan_generator(str(weights or default_gan_weights()))
+    z = rng.standard_normal((1, GAN_LATENT, 1, 1)).astype(np.float32) * (0.5 + 0.5 * strength)
+    with torch.no_grad():
+        out = generator["main"](torch.from_numpy(z))[0]
+    small = np.clip((out.permute(1, 2, 0).numpy() + 1.0) * 127.5 + 0.5, 0, 255).astype(np.uint8)
+    h, w = image.shape[:2]
+    fake = cv2.resize(small, (w, h), interpolation=cv2.INTER_CUBIC)
+    return Forgery(fake, np.ones((h, w), np.float32))
+
+
 METHODS: dict[str, Callable[..., Forgery]] = {
     "self_blend": self_blend,
     "face_swap": face_swap,
     "resample": resample,
     "smooth": smooth,
     "double_jpeg": double_jpeg,
+    "gan_face": gan_face,
 }
 
 

@@ -16,6 +16,11 @@ from typing import Iterable, Iterator
 import cv2
 import numpy as np
 
+# FFmpeg's own log lines about a corrupt file ("moov atom not found") would
+# clutter stderr; ddtool reports such files as one-line errors. A user can
+# still set the variable to see them.
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+
 from ddtool.errors import ConfigError, InputError
 
 # Gaps (in frames) up to this size are crossed with grab() instead of a seek.

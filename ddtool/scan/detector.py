@@ -8,7 +8,6 @@ that one place.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -21,8 +20,6 @@ import torch.nn as nn
 from ddtool.errors import CheckpointError, ConfigError
 from ddtool.models.registry import ModelSpec, create_model, get_spec, list_models
 
-# Shipped checkpoints live in <repo>/weights/ (NAME.safetensors + NAME.json).
-SHIPPED_WEIGHTS_DIR = Path(__file__).resolve().parents[2] / "weights"
 UNTRAINED_WARNING = "UNTRAINED MODEL: random weights, scores are meaningless (testing only)"
 
 
@@ -37,6 +34,16 @@ class Detector:
     card: dict[str, Any] = field(default_factory=dict)
     weights_path: str | None = None
     untrained: bool = False
+    shipped_name: str | None = None  # set when scan fell back to the default shipped model
+
+    @property
+    def shipped_note(self) -> str | None:
+        """The line scan prints when it chose shipped weights by itself."""
+        if self.shipped_name is None:
+            return None
+        from ddtool.weights import training_summary
+
+        return f"using shipped weights {self.shipped_name} (sha256 {(self.weights_sha256 or '?')[:12]}..., trained on {training_summary(self.card)})"
 
     @property
     def input_hw(self) -> tuple[int, int]:
@@ -121,22 +128,6 @@ def resolve_device(device: str) -> str:
     return device
 
 
-def shipped_checkpoints(folder: Path = SHIPPED_WEIGHTS_DIR) -> list[Path]:
-    """Cards of the image-model checkpoints shipped in weights/, best measured AUC first."""
-    cards = []
-    for card_path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
-        try:
-            card = json.loads(card_path.read_text(encoding="utf-8"))
-            if get_spec(card["model"]).input_kind != "image":
-                continue
-        except Exception:  # a broken or foreign card is not a candidate
-            continue
-        metrics = card.get("metrics") if isinstance(card.get("metrics"), dict) else {}
-        auc = metrics.get("auc", metrics.get("video_auc", 0.0))
-        cards.append((float(auc) if isinstance(auc, (int, float)) else 0.0, card_path))
-    return [path for _, path in sorted(cards, key=lambda item: -item[0])]
-
-
 def load_detector(
     model: str | None = None,
     weights: str | Path | None = None,
@@ -147,7 +138,8 @@ def load_detector(
     """The detector a scan or explanation should use.
 
     `weights` given: load that checkpoint (its card names the model; `model`,
-    when given too, must agree). No weights: the best shipped checkpoint, or,
+    when given too, must agree). No weights: the default shipped model
+    (`ddtool.weights.default_weights`), or,
     only with `untrained=True`, a randomly initialised `model` for testing.
     """
     from ddtool.train.checkpoint import load_checkpoint
@@ -155,14 +147,17 @@ def load_detector(
     device = resolve_device(device)
     if weights is not None and untrained:
         raise ConfigError("--untrained and --weights exclude each other; drop one")
+    shipped_name = None
     if weights is None and not untrained:
-        shipped = shipped_checkpoints()
-        if not shipped:
+        from ddtool.weights import default_weights, shipped_weights_dir
+
+        weights = default_weights()
+        if weights is None:
             raise CheckpointError(
-                "no shipped weights exist in weights/ yet; pass a checkpoint with --weights PATH "
+                f"no shipped weights exist in {shipped_weights_dir()} yet (none marked default, no ldfnet); pass a checkpoint with --weights PATH "
                 "(NAME.safetensors + NAME.json, e.g. from `ddtool train`), or --model NAME --untrained to test the pipeline"
             )
-        weights = shipped[0]
+        shipped_name = weights.stem
     if untrained:
         if model is None:
             raise ConfigError(f"--untrained needs --model NAME; image models: {', '.join(list_models('image'))}")
@@ -174,8 +169,9 @@ def load_detector(
     if model is not None and card["model"] != model:
         raise CheckpointError(f"{weights} holds model {card['model']!r}, not {model!r}; drop --model or pass matching weights")
     spec = _image_spec(card["model"])
+    weights_file = Path(card["_card_path"]).with_name(card["weights_file"])
     card = {k: v for k, v in card.items() if not k.startswith("_")}
-    return Detector(net.eval(), card["model"], spec, device=device, card=card, weights_path=str(weights))
+    return Detector(net.eval(), card["model"], spec, device=device, card=card, weights_path=str(weights_file), shipped_name=shipped_name)
 
 
 def _image_spec(name: str) -> ModelSpec:

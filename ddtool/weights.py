@@ -1,0 +1,287 @@
+"""Shipped weights: find them, check their model cards, pick the one `scan` uses, package new ones.
+
+A shipped model is an ordinary ddtool checkpoint (NAME.safetensors, or
+NAME.lgbm.txt for LightGBM, + NAME.json) in the weights folder, whose card
+also answers what a user must know before trusting a score: the architecture,
+exactly what it was trained on, the command that trained it, what it scored
+on the offline benchmark, and that it never saw FaceForensics++, Celeb-DF or
+DFDC. `ddtool weights --check` reports every card that does not.
+
+Where the folder is: `$DDTOOL_WEIGHTS` when set; otherwise `weights/` of the
+source checkout ddtool runs from (an editable install or `python -m ddtool`
+in the repository); otherwise `<sys.prefix>/share/ddtool/weights` (where a
+packager may put data files). A plain `pip install` of the wheel carries no
+weights: point `DDTOOL_WEIGHTS` at a copy of the repository's `weights/`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+from ddtool.errors import CheckpointError, ConfigError
+from ddtool.io import atomic_path, sha256_file, write_json_atomic
+
+WEIGHTS_ENV = "DDTOOL_WEIGHTS"
+DEFAULT_MODEL = "ldfnet"  # the paper's lightweight detector; scan's choice when no card says otherwise
+NOT_TRAINED_ON = "not trained or validated on FaceForensics++, Celeb-DF or DFDC"
+# card key -> what a missing/empty value means to a reader of `ddtool weights --check`
+REQUIRED_FIELDS = {
+    "architecture": "the architecture",
+    "training_data": "the training data",
+    "training_command": "the training command",
+    "benchmark": "metrics on the offline benchmark",
+    "sha256": "the weights' sha256",
+    "statement": f"the statement that it was {NOT_TRAINED_ON}",
+}
+WEIGHT_SUFFIXES = (".safetensors", ".lgbm.txt")
+
+
+def _source_checkout_weights() -> Path:
+    # ddtool/weights.py -> <checkout>/weights; only meaningful when ddtool runs from a checkout
+    return Path(__file__).resolve().parents[1] / "weights"
+
+
+def shipped_weights_dir() -> Path:
+    """The folder shipped weights are read from (it may not exist: then nothing ships)."""
+    override = os.environ.get(WEIGHTS_ENV)
+    if override:
+        folder = Path(override).expanduser()
+        if not folder.is_dir():
+            raise ConfigError(f"{WEIGHTS_ENV}={override} is not a folder; point it at a folder of NAME.safetensors + NAME.json files or unset it")
+        return folder
+    checkout = _source_checkout_weights()
+    if checkout.is_dir():
+        return checkout
+    installed = Path(sys.prefix) / "share" / "ddtool" / "weights"
+    return installed if installed.is_dir() else checkout
+
+
+def card_problems(card: dict[str, Any]) -> list[str]:
+    """What a shipped card lacks or gets wrong (empty list: complete)."""
+    problems = [f"missing {what} ('{key}')" for key, what in REQUIRED_FIELDS.items() if not card.get(key)]
+    training = card.get("training_data")
+    if training and not (isinstance(training, dict) and training.get("summary")):
+        problems.append("training_data has no 'summary' saying exactly what and how many faces it was trained on")
+    benchmark = card.get("benchmark")
+    if benchmark and not (isinstance(benchmark, dict) and isinstance(benchmark.get("auc"), (int, float))):
+        problems.append("benchmark has no numeric 'auc' (offline benchmark, test split)")
+    statement = card.get("statement")
+    if statement and NOT_TRAINED_ON.lower() not in str(statement).lower():
+        problems.append(f"statement does not say it was {NOT_TRAINED_ON}")
+    if "default" in card and not isinstance(card["default"], bool):
+        problems.append("'default' must be true or false")
+    return problems
+
+
+def _model_kind(model_name: Any) -> str | None:
+    from ddtool.models import get_spec
+
+    try:
+        return get_spec(str(model_name)).input_kind
+    except ConfigError:
+        return None
+
+
+def _inspect(card_path: Path, verify: bool) -> dict[str, Any]:
+    """One card as `list_shipped` reports it: the card's fields plus name, problems, sha256_ok."""
+    entry: dict[str, Any] = {"name": card_path.stem, "card_path": str(card_path), "problems": [], "sha256_ok": None}
+    try:
+        card = json.loads(card_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        entry["problems"].append(f"card is not readable JSON: {exc}")
+        return entry
+    if not isinstance(card, dict):
+        entry["problems"].append("card is not a JSON object")
+        return entry
+    entry = {**card, **entry}
+    if not isinstance(card.get("model"), str) or not isinstance(card.get("weights_file"), str):
+        entry["problems"].append("card lacks 'model' or 'weights_file' (not a ddtool checkpoint card)")
+        return entry
+    if _model_kind(card["model"]) is None:
+        entry["problems"].append(f"model {card['model']!r} is not registered in this ddtool version")
+    entry["problems"].extend(card_problems(card))
+    weights = card_path.with_name(card["weights_file"])
+    entry["weights_path"] = str(weights)
+    if Path(card["weights_file"]).name != card["weights_file"] or not weights.is_file():
+        entry["problems"].append(f"weights file {card['weights_file']} not found beside the card")
+        entry["sha256_ok"] = False
+    elif verify and card.get("sha256"):
+        entry["sha256_ok"] = sha256_file(weights) == card["sha256"]
+        if not entry["sha256_ok"]:
+            entry["problems"].append(f"sha256 of {weights.name} does not match the card (file changed or corrupt)")
+    return entry
+
+
+def _card_files(folder: Path) -> list[Path]:
+    return sorted(folder.glob("*.json")) if folder.is_dir() else []
+
+
+def list_shipped(folder: str | Path | None = None, verify: bool = True) -> list[dict[str, Any]]:
+    """Every card in the weights folder, with `name`, `problems`, `sha256_ok` and the resolved `default`.
+
+    `default` is true for exactly the one card `scan` uses (see `default_weights`);
+    the card's own flag is kept as `marked_default`.
+    """
+    folder = Path(folder) if folder is not None else shipped_weights_dir()
+    entries = [_inspect(path, verify) for path in _card_files(folder)]
+    marked = [e for e in entries if e.get("default") is True]
+    if len(marked) > 1:
+        for entry in marked:
+            entry["problems"].append(f"more than one card is marked default ({', '.join(e['name'] for e in marked)}); keep one")
+    chosen = _choose_default(entries)
+    for entry in entries:
+        entry["marked_default"] = entry.get("default") is True
+        entry["default"] = chosen is not None and entry["name"] == chosen["name"]
+        if entry["marked_default"] and _model_kind(entry.get("model")) not in (None, "image"):
+            entry["problems"].append("marked default but scan needs an image model; mark an image model instead")
+    return entries
+
+
+def _choose_default(entries: list[dict[str, Any]]) -> dict[str, Any] | None:
+    # Only image models can score the faces scan crops; among them the marked
+    # card wins, else the paper's lightweight detector (first by name).
+    usable = [e for e in entries if isinstance(e.get("model"), str) and _model_kind(e["model"]) == "image" and e.get("weights_path")]
+    for candidates in ([e for e in usable if e.get("default") is True], [e for e in usable if e["model"] == DEFAULT_MODEL]):
+        if candidates:
+            return candidates[0]
+    return None
+
+
+def default_weights(folder: str | Path | None = None) -> Path | None:
+    """Card path of the shipped model `scan` uses: the one marked default, else LDFnet, else None.
+
+    The sha256 is not checked here; loading the checkpoint checks it.
+    """
+    chosen = _choose_default(list_shipped(folder, verify=False))
+    return Path(chosen["card_path"]) if chosen else None
+
+
+def verify_shipped(folder: str | Path | None = None) -> list[str]:
+    """Every problem of every shipped card, sha256 mismatches included ("NAME: problem"); empty when all is well."""
+    return [f"{entry['name']}: {problem}" for entry in list_shipped(folder) for problem in entry["problems"]]
+
+
+def training_summary(card: dict[str, Any]) -> str:
+    """One line: what a card says its model was trained on."""
+    data = card.get("training_data")
+    if isinstance(data, dict) and data.get("summary"):
+        return str(data["summary"])
+    if isinstance(data, dict) and data.get("cache"):
+        return f"face cache {Path(str(data['cache'])).name}"
+    return "not recorded"
+
+
+# --------------------------------------------------------------------------- packaging
+
+
+def train_command(config: dict[str, Any]) -> str:
+    """The `ddtool train` command line that repeats a run's resolved config."""
+    flags = {
+        "model": "--model", "data": "--data", "epochs": "--epochs", "batch_size": "--batch", "lr": "--lr",
+        "lr_decay": "--lr-decay", "seed": "--seed", "size": "--size", "val_fraction": "--val-fraction",
+        "holdout_method": "--holdout-method", "backbone": "--backbone", "max_steps": "--max-steps",
+    }
+    parts = ["ddtool", "train"]
+    for key, flag in flags.items():
+        value = config.get(key)
+        if value is not None and value != "":
+            parts += [flag, str(value)]
+    if config.get("did"):
+        parts.append("--did")
+    if config.get("model_kwargs") or config.get("augment") is not None or config.get("weight_decay"):
+        # options without a command-line flag go through a config file
+        parts.append("# + config file keys: " + json.dumps({k: config[k] for k in ("model_kwargs", "augment", "weight_decay", "optimizer") if config.get(k) is not None}))
+    return " ".join(shlex.quote(p) if not p.startswith("# ") else p for p in parts)
+
+
+def _describe_training_data(card: dict[str, Any]) -> dict[str, Any]:
+    data = dict(card.get("training_data") or {})
+    train, val = data.get("train") or {}, data.get("val") or {}
+    methods = [m for m in (data.get("domains") or {}) if m != "real"]
+    summary = (
+        f"{train.get('crops', '?')} face crops for training ({train.get('real', '?')} real, {train.get('fake', '?')} fake) "
+        f"+ {val.get('crops', '?')} for validation ({val.get('real', '?')} real, {val.get('fake', '?')} fake) "
+        f"from face cache {data.get('cache', '?')}"
+    )
+    if methods:
+        summary += f"; forgery methods: {', '.join(methods)}"
+    if data.get("holdout_method"):
+        summary += f"; held out: {data['holdout_method']}"
+    data["summary"] = summary
+    return data
+
+
+def _weights_suffix(weights_file: str) -> str:
+    for suffix in WEIGHT_SUFFIXES:
+        if weights_file.endswith(suffix):
+            return suffix
+    raise CheckpointError(f"unknown weights format {weights_file!r}; expected one of {', '.join(WEIGHT_SUFFIXES)}")
+
+
+def _count_params(card_path: Path) -> int | None:
+    import torch.nn as nn
+
+    from ddtool.models.complexity import count_params
+    from ddtool.train.checkpoint import load_checkpoint
+
+    model, _ = load_checkpoint(card_path)
+    return count_params(model) if isinstance(model, nn.Module) else None
+
+
+def ship_checkpoint(
+    checkpoint: str | Path,
+    name: str,
+    benchmark: dict[str, Any],
+    folder: str | Path | None = None,
+    training_data: dict[str, Any] | None = None,
+    command: str | None = None,
+    default: bool = False,
+    architecture: str | None = None,
+) -> Path:
+    """Copy a trained checkpoint into the weights folder as NAME with a complete card; return the card path.
+
+    `benchmark` holds the offline-benchmark metrics (at least `auc`);
+    `training_data` overrides the summary built from the run's card. The
+    sha256 is recomputed from the copy, and both files are written atomically.
+    """
+    from ddtool.models import get_spec
+    from ddtool.train.checkpoint import read_card
+
+    if not name or Path(name).name != name or name.startswith("."):
+        raise ConfigError(f"shipped name {name!r} must be a plain file stem like ldfnet_offline")
+    source_card = read_card(checkpoint)
+    source_weights = Path(source_card["_card_path"]).with_name(source_card["weights_file"])
+    if source_card.get("sha256") and sha256_file(source_weights) != source_card["sha256"]:
+        raise CheckpointError(f"{source_weights}: sha256 does not match its card; refusing to ship a changed file")
+    folder = Path(folder) if folder is not None else shipped_weights_dir()
+    weights_path = folder / (name + _weights_suffix(source_card["weights_file"]))
+    with atomic_path(weights_path) as tmp:
+        shutil.copyfile(source_weights, tmp)
+    spec = get_spec(source_card["model"])
+    config = source_card.get("config") if isinstance(source_card.get("config"), dict) else {}
+    card = {k: v for k, v in source_card.items() if not k.startswith("_")}
+    card.update(
+        weights_file=weights_path.name,
+        sha256=sha256_file(weights_path),
+        architecture=architecture or f"{spec.name}: {spec.description}" + (f" ({spec.paper})" if spec.paper else ""),
+        params=_count_params(Path(source_card["_card_path"])),
+        training_data={**_describe_training_data(source_card), **(training_data or {})},
+        training_command=command or train_command(config),
+        benchmark=benchmark,
+        statement=f"This model was {NOT_TRAINED_ON}; its scores on those datasets (and on real-world deepfakes) are unmeasured.",
+        default=bool(default),
+        shipped_from=str(Path(source_card["_card_path"]).resolve()),
+    )
+    problems = card_problems(card)
+    if problems:
+        weights_path.unlink(missing_ok=True)
+        raise ConfigError(f"cannot ship {name}: " + "; ".join(problems))
+    card_path = folder / f"{name}.json"
+    write_json_atomic(card_path, card)
+    return card_path
