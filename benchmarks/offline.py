@@ -146,14 +146,20 @@ def train_or_reuse(entry: Entry, options: BenchmarkOptions, run_dir: Path, holdo
         max_steps=options.max_steps, batch_size=options.batch_size, seed=options.seed, device=options.device,
         holdout_method=holdout, did=entry.did, model_kwargs=dict(entry.model_kwargs),
     )
-    if entry.model != "lgbm_noise":
+    if entry.model == "lgbm_noise":
+        # Boosting is cheap and its "epochs" are rounds: a CNN's epoch budget would
+        # stop it after a couple of trees, so it keeps its own cap and early stopping.
+        overrides["epochs"] = None
+    else:
         overrides["size"] = options.size  # LightGBM reads fixed-size noise statistics, no input size
     config = build_config(**overrides)
     best = run_dir / "best.json"
     if best.is_file():
         recorded = json.loads(best.read_text(encoding="utf-8")).get("config") or {}
         wanted = config.to_dict()
-        if all(recorded.get(k) == wanted.get(k) for k in _SAME_RUN_KEYS if k in wanted and (k != "size" or "size" in overrides)):
+        # unset hyper-parameters mean the paper default, which the stored config holds resolved
+        paper_default = {k for k in ("epochs", "batch_size", "size") if wanted.get(k) is None}
+        if all(recorded.get(k) == wanted.get(k) for k in _SAME_RUN_KEYS if k not in paper_default):
             progress(f"{entry.key} ({holdout or 'intra'}): reusing {run_dir}")
             return best
         raise ConfigError(f"{run_dir} holds a run with another configuration; use a new --out or delete that folder")

@@ -206,6 +206,13 @@ def test_near_duplicates_are_dropped_and_different_faces_kept(face_image):
     assert dedupe(hashes) == [None, 0, 0, None, None]
 
 
+def test_cnn_confirmation_rejects_a_non_face(face_image):
+    crop, _ = _face_and_landmarks(_rgb(face_image))
+    yy, xx = np.mgrid[0:256, 0:256]
+    blob = np.dstack([np.full((256, 256), 235), 200 + 30 * np.sin(xx / 20.0), 180 + 40 * np.cos(yy / 25.0)]).astype(np.uint8)
+    assert offline.confirm_faces([crop, blob]) == [True, False]
+
+
 @pytest.fixture(scope="module")
 def fetched(tmp_path_factory, face_image):
     """A fetch folder holding the astronaut, a re-encoded copy, its mirror and Grace Hopper."""
@@ -238,7 +245,8 @@ def test_build_faces_dedupes_groups_and_splits(fetched, tmp_path):
     dropped = pd.read_csv(tmp_path / "faces" / "dropped.csv", keep_default_na=False)
     assert summary.faces == 3 and summary.duplicates == 1 and summary.groups == 3
     assert sorted(faces["path_in_package"]) == ["a/astronaut.jpg", "b/mirror.jpg", "c/hopper.jpg"]
-    assert list(dropped["path_in_package"]) == ["a/astronaut_copy.jpg"]
+    assert list(dropped["path_in_package"]) == ["a/astronaut_copy.jpg"] and summary.unconfirmed == 0
+    assert list(dropped["reason"]) == ["near-duplicate"]
     assert dropped["duplicate_of"].iloc[0] == faces.loc[faces["path_in_package"] == "a/astronaut.jpg", "face_id"].iloc[0]
     assert set(faces["split"]) <= {"train", "val", "test"}
     assert faces.groupby("group")["split"].nunique().max() == 1

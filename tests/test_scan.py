@@ -107,7 +107,8 @@ def test_untrained_warns_everywhere(face_image, tmp_path, capsys):
     assert "UNTRAINED" in (folder / "result.json").read_text()
 
 
-def test_no_weights_is_a_clear_error(face_video, capsys):
+def test_no_weights_is_a_clear_error(face_video, capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("DDTOOL_WEIGHTS", str(tmp_path))  # an empty weights folder
     code, _, stderr = run_cli(["scan", str(face_video)], capsys)
     assert code == 3
     assert "no shipped weights" in stderr and "--weights" in stderr and "Traceback" not in stderr
