@@ -191,3 +191,14 @@ def test_bad_options_are_usage_or_config_errors(face_video, checkpoints, capsys)
     assert code == 3 and "unknown aggregation rule" in stderr
     code, _, _ = run_cli(["scan", str(face_video), "--frames", "0"], capsys)
     assert code == 2
+
+
+def test_scan_feeds_faces_at_the_size_the_model_was_trained_at(tmp_path):
+    from ddtool.scan.detector import load_detector
+
+    name = register_tiny()
+    card = save_checkpoint(TinyDetector(), tmp_path / "small", name, {}, input={"kind": "image", "size": 48})
+    detector = load_detector(None, str(card), False, "cpu")
+    assert detector.input_hw == (48, 48)
+    faces = [np.zeros((256, 256, 3), np.uint8), np.zeros((30, 40), np.uint8)]
+    assert tuple(detector.prepare(faces).shape) == (2, 3, 48, 48)

@@ -47,7 +47,9 @@ class Detector:
 
     @property
     def input_hw(self) -> tuple[int, int]:
-        return input_hw(self.spec)
+        # A model trained at another size (`train --size`) records it in its card.
+        trained = (self.card.get("input") or {}).get("size")
+        return _as_hw(trained) if trained else input_hw(self.spec)
 
     @property
     def weights_sha256(self) -> str | None:
@@ -70,7 +72,7 @@ class Detector:
 
     def prepare(self, faces: Sequence[np.ndarray]) -> torch.Tensor:
         """RGB uint8 crops -> normalised (N, 3, H, W) float tensor on the device."""
-        return faces_to_tensor(faces, self.spec).to(self.device)
+        return faces_to_tensor(faces, self.spec, self.input_hw).to(self.device)
 
     @torch.no_grad()
     def fake_probability(self, faces: Sequence[np.ndarray], batch: int = 32) -> np.ndarray:
@@ -85,14 +87,17 @@ class Detector:
 
 
 def input_hw(spec: ModelSpec) -> tuple[int, int]:
-    size = spec.input_size
+    return _as_hw(spec.input_size)
+
+
+def _as_hw(size) -> tuple[int, int]:
     if isinstance(size, int):
         return size, size
     return int(size[-2]), int(size[-1])
 
 
-def faces_to_tensor(faces: Sequence[np.ndarray], spec: ModelSpec) -> torch.Tensor:
-    h, w = input_hw(spec)
+def faces_to_tensor(faces: Sequence[np.ndarray], spec: ModelSpec, hw: tuple[int, int] | None = None) -> torch.Tensor:
+    h, w = hw or input_hw(spec)
     batch = np.empty((len(faces), h, w, 3), np.float32)
     for i, face in enumerate(faces):
         face = as_rgb(face)
