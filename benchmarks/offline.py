@@ -87,6 +87,10 @@ class BenchmarkOptions:
     seed: int = 7
     device: str = "auto"
     level: str = "frame"
+    augment: tuple[str, ...] | None = None  # None: each model's paper augmentation
+    synth: tuple[str, ...] | None = None  # train image models on reals + on-the-fly forgeries (ddtool train --synth)
+    synth_repeats: int = 1
+    lr_decay: float | None = None  # None: each paper's
     command: str = ""
 
 
@@ -133,7 +137,7 @@ def ensure_noise_features(cache: Path, progress: Progress) -> None:
 
 
 # Config keys that decide what a run learns: a stored run is reused only when all agree.
-_SAME_RUN_KEYS = ("model", "data", "epochs", "size", "max_steps", "batch_size", "seed", "holdout_method", "did", "model_kwargs")
+_SAME_RUN_KEYS = ("model", "data", "epochs", "size", "max_steps", "batch_size", "seed", "holdout_method", "did", "model_kwargs", "augment", "synth", "synth_repeats", "lr_decay")
 
 
 def train_or_reuse(entry: Entry, options: BenchmarkOptions, run_dir: Path, holdout: str | None, progress: Progress) -> Path:
@@ -145,6 +149,10 @@ def train_or_reuse(entry: Entry, options: BenchmarkOptions, run_dir: Path, holdo
         model=entry.model, data=str(Path(options.data).resolve()), out=str(run_dir), epochs=options.epochs,
         max_steps=options.max_steps, batch_size=options.batch_size, seed=options.seed, device=options.device,
         holdout_method=holdout, did=entry.did, model_kwargs=dict(entry.model_kwargs),
+        augment=list(options.augment) if options.augment is not None and entry.model != "lgbm_noise" else None,
+        synth=list(options.synth) if options.synth and entry.model != "lgbm_noise" and not entry.did else None,
+        synth_repeats=options.synth_repeats if options.synth and entry.model != "lgbm_noise" and not entry.did else 1,
+        lr_decay=options.lr_decay if entry.model != "lgbm_noise" else None,
     )
     if entry.model == "lgbm_noise":
         # Boosting is cheap and its "epochs" are rounds: a CNN's epoch budget would
@@ -158,7 +166,8 @@ def train_or_reuse(entry: Entry, options: BenchmarkOptions, run_dir: Path, holdo
         recorded = json.loads(best.read_text(encoding="utf-8")).get("config") or {}
         wanted = config.to_dict()
         # unset hyper-parameters mean the paper default, which the stored config holds resolved
-        paper_default = {k for k in ("epochs", "batch_size", "size") if wanted.get(k) is None}
+        paper_default = {k for k in ("epochs", "batch_size", "size", "augment", "synth", "lr_decay") if wanted.get(k) is None}
+        paper_default |= {k for k in ("synth_repeats",) if k not in recorded and wanted.get(k) == 1}  # runs made before the key existed
         if all(recorded.get(k) == wanted.get(k) for k in _SAME_RUN_KEYS if k not in paper_default):
             progress(f"{entry.key} ({holdout or 'intra'}): reusing {run_dir}")
             return best
@@ -249,7 +258,10 @@ def render_markdown(table: pd.DataFrame, options: BenchmarkOptions, holdouts: tu
     first = table.iloc[0]
     lines += [
         "", f"Test faces: {int(first['n_real'])} real, {int(table[table['protocol'] == 'intra'].iloc[0]['n_fake'])} fake (intra). "
-        f"Training: size {options.size}, epochs {options.epochs}, max steps {options.max_steps or 'all'}, seed {options.seed}; "
+        f"Training: size {options.size}, epochs {options.epochs}, max steps {options.max_steps or 'all'}, seed {options.seed}, "
+        f"augmentation {','.join(options.augment) if options.augment is not None else 'paper default'}"
+        f"{'; on-the-fly forgeries ' + ','.join(options.synth) + f' x{options.synth_repeats}' if options.synth else ''}"
+        f"{'; lr decay ' + str(options.lr_decay) if options.lr_decay is not None else ''}; "
         f"ddtool {__version__}.", "", "![ROC curves](roc.png)", "",
     ]
     return "\n".join(lines)
@@ -315,6 +327,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--level", default="frame", choices=("frame", "video"))
+    parser.add_argument("--synth", default=None, help="comma list of forgery methods made on the fly from the train reals (ddtool train --synth); image models only")
+    parser.add_argument("--synth-repeats", type=int, default=1, help="with --synth: each real crop shown this many times per epoch")
+    parser.add_argument("--lr-decay", type=float, default=None, help="per-epoch lr factor (default: each paper's)")
+    parser.add_argument("--augment", default=None, help="comma list of training augmentations (default: each paper's hflip,rotate10); see docs/train.md")
     parser.add_argument("--ship", action="append", default=[], metavar="NAME:RUN", help="after the benchmark, ship RUN's best checkpoint as weights/NAME")
     parser.add_argument("--default", action="store_true", help="with --ship: mark the shipped model as scan's default")
     parser.add_argument("--weights-dir", default=None, help="where --ship writes (default: the shipped weights folder)")
@@ -326,6 +342,9 @@ def main(argv: list[str] | None = None) -> int:
         data=args.data, out=args.out, models=parse_list(args.models, tuple(ENTRIES), "model") or (), holdouts=holdouts,
         size=args.size, epochs=args.epochs, max_steps=args.max_steps, batch_size=args.batch, seed=args.seed,
         device=args.device, level=args.level, command=command,
+        augment=parse_list(args.augment, ("hflip", "rotate10", "zoom", "jpeg", "downscale"), "augmentation"),
+        synth=parse_list(args.synth, ("self_blend", "face_swap", "resample", "smooth", "double_jpeg"), "synth method"),
+        synth_repeats=args.synth_repeats, lr_decay=args.lr_decay,
     )
     try:
         if not args.ship_only:

@@ -194,9 +194,15 @@ def train_command(config: dict[str, Any]) -> str:
             parts += [flag, str(value)]
     if config.get("did"):
         parts.append("--did")
-    if config.get("model_kwargs") or config.get("augment") is not None or config.get("weight_decay"):
+    if config.get("augment") is not None:
+        parts += ["--augment", ",".join(config["augment"])]
+    if config.get("synth"):
+        parts += ["--synth", ",".join(config["synth"])]
+        if (config.get("synth_repeats") or 1) > 1:
+            parts += ["--synth-repeats", str(config["synth_repeats"])]
+    if config.get("model_kwargs") or config.get("weight_decay"):
         # options without a command-line flag go through a config file
-        parts.append("# + config file keys: " + json.dumps({k: config[k] for k in ("model_kwargs", "augment", "weight_decay", "optimizer") if config.get(k) is not None}))
+        parts.append("# + config file keys: " + json.dumps({k: config[k] for k in ("model_kwargs", "weight_decay", "optimizer") if config.get(k) is not None}))
     return " ".join(shlex.quote(p) if not p.startswith("# ") else p for p in parts)
 
 
@@ -209,7 +215,15 @@ def _describe_training_data(card: dict[str, Any]) -> dict[str, Any]:
         f"+ {val.get('crops', '?')} for validation ({val.get('real', '?')} real, {val.get('fake', '?')} fake) "
         f"from face cache {data.get('cache', '?')}"
     )
-    if methods:
+    synth = data.get("synth") or {}
+    if synth:
+        summary = (
+            f"{synth.get('real_crops', '?')} real face crops, each paired {synth.get('repeats', 1)}x every epoch with a fresh forgery made on the fly "
+            f"({', '.join(synth.get('methods') or [])}, strength {synth.get('strength')}); model selected on "
+            f"{val.get('crops', '?')} validation crops ({val.get('real', '?')} real, {val.get('fake', '?')} fake) "
+            f"from face cache {data.get('cache', '?')}"
+        )
+    elif methods:
         summary += f"; forgery methods: {', '.join(methods)}"
     if data.get("holdout_method"):
         summary += f"; held out: {data['holdout_method']}"

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+
+from functools import partial
+
 from pathlib import Path
 
 import cv2
@@ -178,4 +182,42 @@ def test_augment_is_driven_by_torch_seed():
     b = augment(image)
     assert np.array_equal(a, b) and a.shape == image.shape and a.dtype == np.uint8
     with pytest.raises(ConfigError, match="unknown augmentation"):
-        Compose(["jpeg"])
+        Compose(["blur"])
+
+
+def test_video_like_augmentations_degrade_but_keep_shape():
+    from ddtool.train.augment import downscale, jpeg, zoom
+
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)  # noise: every degradation changes it
+    for step in (partial(zoom, p=1.0), partial(jpeg, p=1.0), partial(downscale, p=1.0)):
+        torch.manual_seed(3)
+        out = step(image)
+        torch.manual_seed(3)
+        again = step(image)
+        assert out.shape == image.shape and out.dtype == np.uint8
+        assert np.array_equal(out, again)  # seeded by torch, like the papers' augmentations
+        assert np.abs(out.astype(int) - image).mean() > 5  # it did something
+        assert np.array_equal(step.func(image, p=0.0), image)  # p=0 leaves the crop alone
+    # high-frequency energy drops: what a compressed, up-sampled video face looks like
+    lap = lambda x: np.abs(np.diff(x.astype(float), axis=0)).mean()
+    torch.manual_seed(0)
+    assert lap(downscale(image, min_scale=0.4, p=1.0)) < lap(image)
+
+
+def test_crop_margin_is_read_from_extract_or_forge_config(tmp_path):
+    from ddtool.data.dataset import crop_margin
+
+    extract_cache = tmp_path / "extract"
+    extract_cache.mkdir()
+    assert crop_margin(extract_cache) is None
+    (extract_cache / "extract_config.json").write_text(json.dumps({"margin": 0.25, "size": 256}))
+    assert crop_margin(extract_cache) == 0.25
+    faces, forged = tmp_path / "faces", tmp_path / "forged"
+    faces.mkdir(), forged.mkdir()
+    (forged / "forge_config.json").write_text(json.dumps({"faces": str(faces)}))
+    assert crop_margin(forged) is None  # the faces folder says nothing yet
+    (faces / "faces_config.json").write_text(json.dumps({"margin": 0.5}))
+    assert crop_margin(forged) == 0.5
+    (extract_cache / "extract_config.json").write_text("{not json")
+    assert crop_margin(extract_cache) is None

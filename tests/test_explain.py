@@ -227,8 +227,10 @@ def test_cli_gradcam_on_image_and_noface(tmp_path, face_image, noface_video, cap
     assert "no face found" in capsys.readouterr().err
 
 
-def test_detector_without_weights_says_none_are_shipped():
+def test_detector_without_weights_says_none_are_shipped(tmp_path, monkeypatch):
     from ddtool.errors import CheckpointError
+
+    monkeypatch.setenv("DDTOOL_WEIGHTS", str(tmp_path))  # an empty weights folder
 
     with pytest.raises(CheckpointError, match="no shipped weights"):
         load_detector("resnet26")

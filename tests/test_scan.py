@@ -202,3 +202,19 @@ def test_scan_feeds_faces_at_the_size_the_model_was_trained_at(tmp_path):
     assert detector.input_hw == (48, 48)
     faces = [np.zeros((256, 256, 3), np.uint8), np.zeros((30, 40), np.uint8)]
     assert tuple(detector.prepare(faces).shape) == (2, 3, 48, 48)
+
+
+def test_scan_cuts_faces_with_the_margin_of_the_training_crops(tmp_path):
+    from ddtool.scan.detector import load_detector
+    from ddtool.scan.pipeline import make_extractor
+
+    name = register_tiny()
+    wide = save_checkpoint(TinyDetector(), tmp_path / "wide", name, {}, input={"kind": "image", "size": 48, "margin": 0.5})
+    plain = save_checkpoint(TinyDetector(), tmp_path / "plain", name, {}, input={"kind": "image", "size": 48})
+    wide_detector = load_detector(None, str(wide), False, "cpu")
+    assert wide_detector.crop_margin == 0.5
+    assert load_detector(None, str(plain), False, "cpu").crop_margin == 0.0  # the papers' crop: the face box
+    assert make_extractor(ScanOptions(), wide_detector).margin == 0.5
+    assert make_extractor(ScanOptions(margin=0.1), wide_detector).margin == 0.1  # --margin wins
+    with pytest.raises(Exception, match="--margin"):
+        ScanOptions(margin=3.0).validate()

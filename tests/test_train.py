@@ -137,6 +137,21 @@ def test_config_file_is_overridden_by_command_line(cache, tmp_path):
     assert len(rows) == 1
 
 
+def test_augment_option_reaches_the_run_and_its_repeat_command(cache, tmp_path):
+    from ddtool.weights import train_command
+
+    out = tmp_path / "run"
+    args = ["train", "--model", TINY, "--data", str(cache), "--epochs", "1", "--max-steps", "2", "--device", "cpu",
+            "--out", str(out), "--augment", "hflip,zoom,jpeg,downscale"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    saved = yaml.safe_load((out / "config.yaml").read_text())
+    assert saved["augment"] == ["hflip", "zoom", "jpeg", "downscale"]
+    assert "--augment hflip,zoom,jpeg,downscale" in train_command(saved)
+    bad = CliRunner().invoke(app, [*args[:-1], "hflip,blur"])
+    assert isinstance(bad.exception, ConfigError) and "unknown augmentation" in str(bad.exception)  # exit 3 via ddtool's main
+
+
 def test_unknown_config_key_lists_valid_ones(cache, tmp_path):
     config_file = tmp_path / "bad.yaml"
     config_file.write_text("model: x\nlearning_rate: 0.1\n")

@@ -120,7 +120,7 @@ def test_weights_check_passes_on_good_cards_and_table_lists_them(weights_dir, ca
     ship_tiny(weights_dir, "good", **complete_fields(0.875, default=True, params=1234))
     code, _, stderr = run_cli(["weights", "--check"], capsys)
     assert code == 0, stderr
-    assert "good" in stderr and "87.5" in stderr and "1,234" in stderr and "(default)" in stderr
+    assert "good" in stderr and "87.5" in stderr and "1,234" in stderr and "good *" in stderr
     code, stdout, _ = run_cli(["weights", "--json", "--check"], capsys)
     (entry,) = json.loads(stdout)
     assert code == 0 and entry["training_data"]["summary"].startswith("12 synthetic squares") and entry["problems"] == []

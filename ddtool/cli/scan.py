@@ -66,6 +66,9 @@ def scan(
     json_output: bool = typer.Option(False, "--json", help="Print one JSON document on stdout and nothing else."),
     report: bool = typer.Option(True, "--report/--no-report", help="With --out: also write report.html (Grad-CAM costs a backward pass)."),
     aggregate: str = typer.Option("mean", "--aggregate", help=f"Per-track rule: {', '.join(RULES)}. Video = max over tracks."),
+    margin: Optional[float] = typer.Option(
+        None, "--margin", min=0.0, max=2.0, help="Border around the face box, as a fraction of it \\[default: as the model's training crops]."
+    ),
 ) -> None:
     """Judge videos/images real or fake and write the evidence.
 
@@ -78,7 +81,7 @@ def scan(
 
     options = ScanOptions(
         model=model, weights=weights, untrained=untrained, frames=frames, detector=detector, all_faces=all_faces,
-        threshold=threshold, device=device, batch=batch, aggregate=aggregate,
+        threshold=threshold, device=device, batch=batch, aggregate=aggregate, margin=margin,
     )
     options.validate()
     total_files = len(list_inputs(path))

@@ -32,6 +32,13 @@ def train(
     amp: Optional[bool] = typer.Option(None, "--amp/--no-amp", help="Mixed precision on CUDA \\[default: on]."),
     compile_model: Optional[bool] = typer.Option(None, "--compile", help="torch.compile the training step."),
     max_steps: Optional[int] = typer.Option(None, "--max-steps", help="Stop each epoch after N steps (smoke runs)."),
+    synth: Optional[str] = typer.Option(
+        None, "--synth", help="Train on the cache's real crops + forgeries made on the fly: comma list from self_blend, face_swap, resample, smooth, double_jpeg (SBI-style)."
+    ),
+    synth_repeats: Optional[int] = typer.Option(None, "--synth-repeats", min=1, help="With --synth: show each real crop this many times per epoch \\[default: 1]."),
+    augment: Optional[str] = typer.Option(
+        None, "--augment", help="Comma list from hflip, rotate10, zoom, jpeg, downscale \\[default: the paper's hflip,rotate10]."
+    ),
 ) -> None:
     """Train a detector on a face cache; writes checkpoints, metrics and curves to a run folder."""
     from ddtool.train.config import build_config
@@ -58,6 +65,9 @@ def train(
         amp=amp,
         compile=compile_model,
         max_steps=max_steps,
+        augment=[a.strip() for a in augment.split(",") if a.strip()] if augment is not None else None,
+        synth=[m.strip() for m in synth.split(",") if m.strip()] if synth is not None else None,
+        synth_repeats=synth_repeats,
     )
     result = run_training(resolved)
     console.print(

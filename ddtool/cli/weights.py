@@ -35,7 +35,7 @@ def weights(
 
     The folder is $DDTOOL_WEIGHTS, else weights/ of the source checkout.
     """
-    from ddtool.weights import list_shipped, shipped_weights_dir, training_summary
+    from ddtool.weights import list_shipped, shipped_weights_dir
 
     folder = shipped_weights_dir()
     entries = list_shipped(folder)
@@ -45,17 +45,33 @@ def weights(
         console.print(f"no shipped weights in {folder} (set DDTOOL_WEIGHTS to use another folder)", highlight=False)
     else:
         table = Table(title=f"shipped weights in {folder}", title_justify="left")
-        for column in ("name", "model", "params", "trained on", "benchmark AUC", "sha256"):
-            table.add_column(column)
+        for column in ("name", "model", "params", "real/fake", "AUC", "sha256"):
+            table.add_column(column, no_wrap=column != "model")
         for entry in entries:
             params = entry.get("params")
-            name = entry["name"] + (" [bold](default)[/]" if entry.get("default") else "")
+            name = entry["name"] + (" [bold]*[/]" if entry.get("default") else "")
             table.add_row(name, str(entry.get("model", "?")), f"{params:,}" if isinstance(params, int) else "-",
-                          training_summary(entry), _auc(entry), _sha_cell(entry))
+                          _trained_on(entry), _auc(entry), _sha_cell(entry))
         console.print(table)
+        console.print(
+            "* scan's default · real/fake: training crops · AUC: offline benchmark, test split (%)\n"
+            "training data, commands and metrics in full: `ddtool weights --json`",
+            highlight=False,
+        )
     problems = [f"{e['name']}: {p}" for e in entries for p in e["problems"]]
     if not as_json:
         for problem in problems:
             error(problem)
     if check and problems:
         raise CheckpointError(f"{len(problems)} problem(s) in {folder}; each is listed by `ddtool weights`; fix the card or re-ship it with `benchmarks/offline.py --ship`")
+
+
+def _trained_on(entry: dict) -> str:
+    """Short table cell: crop counts of the training split (the full sentence is in --json)."""
+    from ddtool.weights import training_summary
+
+    data = entry.get("training_data")
+    train = data.get("train") if isinstance(data, dict) else None
+    if isinstance(train, dict) and {"crops", "real", "fake"} <= set(train):
+        return f"{train['real']}/{train['fake']}"
+    return training_summary(entry)

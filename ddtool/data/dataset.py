@@ -15,6 +15,8 @@ resume, and each rank takes its own stride of it.
 
 from __future__ import annotations
 
+import json
+
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -160,6 +162,28 @@ def _as_hw(size: int | Sequence[int]) -> tuple[int, int]:
     return (size[-2], size[-1]) if len(size) >= 2 else (size[0], size[0])
 
 
+def crop_margin(cache: str | Path) -> float | None:
+    """The margin around the face box the cache's crops were cut with, when the cache records it.
+
+    `ddtool extract` stores it in extract_config.json; `ddtool offline forge`
+    points at its faces folder, whose faces_config.json holds it. A model must
+    see crops cut the same way at scan time, so training writes it in the card.
+    """
+    cache = Path(cache)
+    candidates = [(cache / "extract_config.json", None), (cache / "forge_config.json", "faces")]
+    for path, pointer in candidates:
+        try:
+            record = json.loads(path.read_text(encoding="utf-8"))
+            if pointer is not None:
+                record = json.loads((Path(record[pointer]) / "faces_config.json").read_text(encoding="utf-8"))
+            margin = float(record["margin"])
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if 0.0 <= margin <= 2.0:
+            return margin
+    return None
+
+
 def load_crop(path: Path) -> np.ndarray:
     """Read one crop as RGB uint8, raising InputError naming the file if it cannot be read."""
     image = cv2.imread(str(path), cv2.IMREAD_COLOR)
@@ -193,15 +217,18 @@ class FaceCropDataset(Dataset):
     def __len__(self) -> int:
         return len(self.paths)
 
-    def __getitem__(self, index: int):
-        image = load_crop(self.paths[index])
+    def to_tensor(self, image: np.ndarray) -> torch.Tensor:
+        """RGB uint8 crop -> resized, augmented, normalised CHW float tensor."""
         if image.shape[:2] != (self.height, self.width):
             shrink = image.shape[0] > self.height
             image = cv2.resize(image, (self.width, self.height), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
         if self.augment is not None:
             image = self.augment(image)
         normalised = (image.astype(np.float32) - self.mean) / self.std
-        tensor = torch.from_numpy(np.ascontiguousarray(normalised.transpose(2, 0, 1)))
+        return torch.from_numpy(np.ascontiguousarray(normalised.transpose(2, 0, 1)))
+
+    def __getitem__(self, index: int):
+        tensor = self.to_tensor(load_crop(self.paths[index]))
         return tensor, int(self.labels[index]), int(self.domains[index]), index
 
 

@@ -134,7 +134,7 @@ def explain_media(
     top_k: int = 4,
     frames: int = 32,
     face_detector: str = "hog",
-    margin: float = 0.0,
+    margin: float | None = None,
 ) -> list[dict]:
     """Grad-CAM overlays for an image's face or a video's top-k most suspicious faces.
 
@@ -149,6 +149,7 @@ def explain_media(
         raise ConfigError(f"--top-k {top_k}: must be at least 1")
     info = probe(path)
     indices = [0] if info.is_image else sample_indices(info.frame_count, frames=frames)
+    margin = detector.crop_margin if margin is None else margin  # crops cut like the model's training crops
     extractor = FaceExtractor(create_detector(face_detector), size=max(detector.input_hw), margin=margin)
     crops = extractor.extract(path, indices)
     if not crops:

@@ -52,6 +52,12 @@ class Detector:
         return _as_hw(trained) if trained else input_hw(self.spec)
 
     @property
+    def crop_margin(self) -> float:
+        """Margin around the face box the model's training crops had (0: the box itself, the papers' crop)."""
+        margin = (self.card.get("input") or {}).get("margin")
+        return float(margin) if isinstance(margin, (int, float)) and 0.0 <= margin <= 2.0 else 0.0
+
+    @property
     def weights_sha256(self) -> str | None:
         return self.card.get("sha256")
 

@@ -45,7 +45,7 @@ class ScanOptions:
     device: str = "cpu"
     batch: int = 32
     aggregate: str = "mean"
-    margin: float = 0.0
+    margin: float | None = None  # None: the margin the model's training crops had (its card), else 0
 
     def validate(self) -> None:
         if self.frames < 1:
@@ -55,6 +55,8 @@ class ScanOptions:
         if self.batch < 1:
             raise ConfigError(f"--batch {self.batch}: must be at least 1")
         check_rule(self.aggregate)
+        if self.margin is not None and not 0.0 <= self.margin <= 2.0:
+            raise ConfigError(f"--margin {self.margin}: a fraction of the face box between 0 and 2")
 
 
 @dataclass
@@ -204,7 +206,8 @@ def make_extractor(options: ScanOptions, detector: Detector):
     from ddtool.media.faces import FaceExtractor, create_detector
 
     face_detector = create_detector(options.detector)
-    return FaceExtractor(face_detector, size=max(detector.input_hw), margin=options.margin, all_faces=options.all_faces)
+    margin = detector.crop_margin if options.margin is None else options.margin
+    return FaceExtractor(face_detector, size=max(detector.input_hw), margin=margin, all_faces=options.all_faces)
 
 
 def scan_file(path: Path, options: ScanOptions, detector: Detector, extractor=None, progress: ScanProgress | None = None) -> ScanResult:

@@ -1,4 +1,12 @@
-"""Training-time augmentation of RGB uint8 face crops (the papers' flip + rotation).
+"""Training-time augmentation of RGB uint8 face crops.
+
+The papers use flip + rotation (`hflip`, `rotate10`). Three more simulate
+what a scanned video does to a face and a curated training crop does not:
+`zoom` (a tighter or shifted crop: detector boxes jitter), `jpeg` (lossy
+re-encoding) and `downscale` (a small face up-sampled). They are applied to
+real and fake crops alike, so compression and blur stop being a cue for
+either class; a forgery's local traces (blend edge, face-only blur or
+resampling) survive them in part.
 
 Random draws come from torch's generator, not numpy's: DataLoader seeds torch
 differently in every worker (numpy's global state would repeat across
@@ -42,10 +50,46 @@ def rotate(image: np.ndarray, max_degrees: float = 10.0) -> np.ndarray:
     return cv2.warpAffine(image, matrix, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
 
 
+def zoom(image: np.ndarray, min_scale: float = 0.75, p: float = 0.5) -> np.ndarray:
+    """With probability p, crop a random square of side in [min_scale, 1] of the image and resize it back."""
+    if float(torch.rand(())) >= p:
+        return image
+    h, w = image.shape[:2]
+    side = max(8, int(round(min(h, w) * _uniform(min_scale, 1.0))))
+    y0 = int(float(torch.rand(())) * (h - side + 1))
+    x0 = int(float(torch.rand(())) * (w - side + 1))
+    crop = image[y0 : y0 + side, x0 : x0 + side]
+    return cv2.resize(crop, (w, h), interpolation=cv2.INTER_LINEAR)
+
+
+def jpeg(image: np.ndarray, min_quality: int = 50, max_quality: int = 95, p: float = 0.5) -> np.ndarray:
+    """With probability p, JPEG-encode and decode at a random quality."""
+    if float(torch.rand(())) >= p:
+        return image
+    quality = int(round(_uniform(min_quality, max_quality)))
+    ok, encoded = cv2.imencode(".jpg", cv2.cvtColor(image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality])
+    if not ok:
+        return image
+    return cv2.cvtColor(cv2.imdecode(encoded, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+
+
+def downscale(image: np.ndarray, min_scale: float = 0.4, p: float = 0.5) -> np.ndarray:
+    """With probability p, shrink by a random factor in [min_scale, 1] and bring it back to size."""
+    if float(torch.rand(())) >= p:
+        return image
+    h, w = image.shape[:2]
+    scale = _uniform(min_scale, 1.0)
+    small = cv2.resize(image, (max(8, int(w * scale)), max(8, int(h * scale))), interpolation=cv2.INTER_AREA)
+    return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+
+
 AUGMENTATIONS: dict[str, Augmentation] = {
     "hflip": horizontal_flip,
     # partial, not lambda: DataLoader workers started with spawn must pickle it.
     "rotate10": partial(rotate, max_degrees=10.0),
+    "zoom": zoom,
+    "jpeg": jpeg,
+    "downscale": downscale,
 }
 
 

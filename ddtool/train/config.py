@@ -20,7 +20,7 @@ from ddtool.errors import ConfigError
 DEVICES = ("auto", "cpu", "cuda")
 BALANCE_MODES = ("weighted", "none")
 OPTIMIZERS = ("adam", "adamw", "sgd")
-AUGMENTS = ("hflip", "rotate10")
+AUGMENTS = ("hflip", "rotate10", "zoom", "jpeg", "downscale")  # names in ddtool.train.augment.AUGMENTATIONS
 
 
 @dataclass
@@ -38,6 +38,8 @@ class TrainConfig:
     optimizer: str | None = None
     seed: int | None = None
     augment: list[str] | None = None
+    synth: list[str] | None = None  # train on real crops + forgeries made on the fly (ddtool.data.synth_dataset)
+    synth_repeats: int = 1  # with synth: each real shown this many times per epoch, each with another forgery
     size: int | None = None
     device: str = "auto"
     workers: int = 0
@@ -144,6 +146,15 @@ def validate(config: TrainConfig) -> None:
         if bad:
             raise ConfigError(f"unknown augmentation(s) {', '.join(map(str, bad))}; available: {', '.join(AUGMENTS)}")
         config.augment = list(config.augment)
+    if config.synth is not None:
+        from ddtool.data.synth_dataset import check_methods
+
+        if isinstance(config.synth, str) or not isinstance(config.synth, (list, tuple)):
+            raise ConfigError(f"synth must be a list of forgery methods, got {config.synth!r}")
+        config.synth = check_methods(config.synth)
+        _positive("synth_repeats", config.synth_repeats, int)
+        if config.did or config.model == "did":
+            raise ConfigError("--synth and DID do not combine: DID's domain head needs the cache's fixed forgery domains")
     if not isinstance(config.model_kwargs, dict):
         raise ConfigError(f"model_kwargs must be a mapping, got {config.model_kwargs!r}")
 

@@ -44,6 +44,7 @@ from ddtool.data.dataset import (
     EpochSampler,
     FaceCropDataset,
     SplitResult,
+    crop_margin,
     file_sha256,
     load_feature_table,
     load_video_arrays,
@@ -216,6 +217,18 @@ def _input_size(config: TrainConfig, spec: ModelSpec):
 def _image_datasets(config: TrainConfig, spec: ModelSpec, split: SplitResult):
     size = _input_size(config, spec)
     augment = Compose(config.augment) if config.augment else None
+    if config.synth:
+        from ddtool.data.synth_dataset import SynthesisDataset
+
+        train_set = SynthesisDataset(
+            config.data, split.train, size, spec.mean, spec.std, config.synth, config.seed, augment=augment, repeats=config.synth_repeats
+        )
+        if split.val["label"].nunique() == 2:
+            # the cache's own forgeries select the model: a check on fakes it never trained on
+            val_set = FaceCropDataset(config.data, split.val, size, spec.mean, spec.std, augment=None)
+        else:  # a real-only cache (SBI's setting): fixed synthetic fakes of the val reals
+            val_set = SynthesisDataset(config.data, split.val, size, spec.mean, spec.std, config.synth, config.seed + 1, fixed_epoch=0)
+        return train_set, val_set
     train_set = FaceCropDataset(config.data, split.train, size, spec.mean, spec.std, augment=augment)
     val_set = FaceCropDataset(config.data, split.val, size, spec.mean, spec.std, augment=None)
     return train_set, val_set
@@ -565,6 +578,11 @@ def train(config: TrainConfig, on_epoch_end: EpochCallback | None = None) -> Run
         split, train_set, val_set = _array_datasets(config, input_spec)
         inputs_file = noise_inputs_file(config.data, input_spec.input_kind)
     training_data = _training_data_record(config, split, inputs_file)
+    if hasattr(train_set, "describe"):  # --synth: what the model really saw
+        training_data["synth"] = train_set.describe()
+        training_data["train"] = {**training_data["train"], "real": len(train_set) // 2, "fake": len(train_set) // 2,
+                                  "crops": len(train_set), "videos": int(train_set.reals["video_id"].nunique()),
+                                  "fake_made_on_the_fly": True}
     sampler = EpochSampler(train_set.labels, config.seed, config.balance == "weighted", dist_info.rank, dist_info.world_size)
     on_cuda = device.type == "cuda"
     loader_args = dict(num_workers=config.workers, pin_memory=on_cuda, persistent_workers=config.workers > 0)
@@ -616,12 +634,17 @@ def train(config: TrainConfig, on_epoch_end: EpochCallback | None = None) -> Run
         "training_data": training_data,
         "input": {"kind": input_spec.input_kind, "size": _input_size(config, input_spec), "mean": list(input_spec.mean), "std": list(input_spec.std)},
     }
+    margin = crop_margin(config.data)
+    if margin is not None:  # scan and explain cut faces with the same margin
+        card_common["input"]["margin"] = margin
     best_card = run_dir / "best.json"
     last_card = run_dir / "last.json"
     steps_per_epoch = len(train_loader) if config.max_steps is None else min(len(train_loader), config.max_steps)
 
     for epoch in range(start_epoch, config.epochs):
         sampler.set_epoch(epoch)
+        if hasattr(train_set, "set_epoch"):
+            train_set.set_epoch(epoch)  # fresh forgeries each epoch (--synth)
         model.train()
         lr = optimizer.param_groups[0]["lr"]
         loss_sum, seen, started = 0.0, 0, time.perf_counter()
