@@ -40,11 +40,13 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from ddtool import __version__  # noqa: E402
+from ddtool.data.synth_dataset import SYNTH_METHODS  # noqa: E402
 from ddtool.errors import ConfigError, DDToolError, InputError  # noqa: E402
 from ddtool.evaluate.evaluation import Evaluation, evaluate_checkpoint  # noqa: E402
 from ddtool.evaluate.metrics import compute_metrics  # noqa: E402
 from ddtool.evaluate.report import roc_figure  # noqa: E402
 from ddtool.io import atomic_path, write_bytes_atomic, write_json_atomic, write_text_atomic  # noqa: E402
+from ddtool.train.config import AUGMENTS  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -337,16 +339,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ship-only", action="store_true", help="only ship from an earlier benchmark in --out; train nothing")
     args = parser.parse_args(argv)
     command = shlex.join(["python", "benchmarks/offline.py", *(sys.argv[1:] if argv is None else argv)])
-    holdouts = () if args.holdouts == "none" else parse_list(args.holdouts, what="method")
-    options = BenchmarkOptions(
-        data=args.data, out=args.out, models=parse_list(args.models, tuple(ENTRIES), "model") or (), holdouts=holdouts,
-        size=args.size, epochs=args.epochs, max_steps=args.max_steps, batch_size=args.batch, seed=args.seed,
-        device=args.device, level=args.level, command=command,
-        augment=parse_list(args.augment, ("hflip", "rotate10", "zoom", "jpeg", "downscale"), "augmentation"),
-        synth=parse_list(args.synth, ("self_blend", "face_swap", "resample", "smooth", "double_jpeg"), "synth method"),
-        synth_repeats=args.synth_repeats, lr_decay=args.lr_decay,
-    )
     try:
+        holdouts = () if args.holdouts == "none" else parse_list(args.holdouts, what="method")
+        options = BenchmarkOptions(
+            data=args.data, out=args.out, models=parse_list(args.models, tuple(ENTRIES), "model") or (), holdouts=holdouts,
+            size=args.size, epochs=args.epochs, max_steps=args.max_steps, batch_size=args.batch, seed=args.seed,
+            device=args.device, level=args.level, command=command,
+            augment=parse_list(args.augment, AUGMENTS, "augmentation"),
+            synth=parse_list(args.synth, SYNTH_METHODS, "synth method"),
+            synth_repeats=args.synth_repeats, lr_decay=args.lr_decay,
+        )
         if not args.ship_only:
             result = run_benchmark(options)
             print(result.files[2].read_text(encoding="utf-8"))

@@ -210,11 +210,6 @@ def _describe_training_data(card: dict[str, Any]) -> dict[str, Any]:
     data = dict(card.get("training_data") or {})
     train, val = data.get("train") or {}, data.get("val") or {}
     methods = [m for m in (data.get("domains") or {}) if m != "real"]
-    summary = (
-        f"{train.get('crops', '?')} face crops for training ({train.get('real', '?')} real, {train.get('fake', '?')} fake) "
-        f"+ {val.get('crops', '?')} for validation ({val.get('real', '?')} real, {val.get('fake', '?')} fake) "
-        f"from face cache {data.get('cache', '?')}"
-    )
     synth = data.get("synth") or {}
     if synth:
         summary = (
@@ -223,8 +218,14 @@ def _describe_training_data(card: dict[str, Any]) -> dict[str, Any]:
             f"{val.get('crops', '?')} validation crops ({val.get('real', '?')} real, {val.get('fake', '?')} fake) "
             f"from face cache {data.get('cache', '?')}"
         )
-    elif methods:
-        summary += f"; forgery methods: {', '.join(methods)}"
+    else:
+        summary = (
+            f"{train.get('crops', '?')} face crops for training ({train.get('real', '?')} real, {train.get('fake', '?')} fake) "
+            f"+ {val.get('crops', '?')} for validation ({val.get('real', '?')} real, {val.get('fake', '?')} fake) "
+            f"from face cache {data.get('cache', '?')}"
+        )
+        if methods:
+            summary += f"; forgery methods: {', '.join(methods)}"
     if data.get("holdout_method"):
         summary += f"; held out: {data['holdout_method']}"
     data["summary"] = summary

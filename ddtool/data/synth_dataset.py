@@ -136,7 +136,7 @@ class SynthesisDataset(FaceCropDataset):
         # Donors for face_swap: another video's face (another group when the cache has groups).
         key = "group" if "group" in usable.columns else "video_id"
         self.donor_key = usable[key].astype(str).to_numpy()
-        self.domains = np.where(self.labels == 1, -1, 0).astype(np.int64)  # fakes: the drawn method's domain, per item
+        self.repeats = int(repeats)
         self.seed, self.epoch, self.fixed_epoch = int(seed), 0, fixed_epoch
 
     def set_epoch(self, epoch: int) -> None:
@@ -185,6 +185,6 @@ class SynthesisDataset(FaceCropDataset):
     def describe(self) -> dict:
         return {
             "methods": self.methods, "strength": list(STRENGTH_RANGE), "real_crops": len(self.reals),
-            "skipped_without_landmarks": self.skipped, "repeats": len(self) // (2 * len(self.reals)),
-            "forgeries_per_epoch": len(self) // 2,
+            "skipped_without_landmarks": self.skipped, "repeats": self.repeats,
+            "forgeries_per_epoch": self.repeats * len(self.reals),
         }
