@@ -93,6 +93,7 @@ class BenchmarkOptions:
     synth: tuple[str, ...] | None = None  # train image models on reals + on-the-fly forgeries (ddtool train --synth)
     synth_repeats: int = 1
     lr_decay: float | None = None  # None: each paper's
+    workers: int = 0  # DataLoader processes: on-the-fly forgeries are made while the model steps
     command: str = ""
 
 
@@ -155,6 +156,7 @@ def train_or_reuse(entry: Entry, options: BenchmarkOptions, run_dir: Path, holdo
         synth=list(options.synth) if options.synth and entry.model != "lgbm_noise" and not entry.did else None,
         synth_repeats=options.synth_repeats if options.synth and entry.model != "lgbm_noise" and not entry.did else 1,
         lr_decay=options.lr_decay if entry.model != "lgbm_noise" else None,
+        workers=options.workers,
     )
     if entry.model == "lgbm_noise":
         # Boosting is cheap and its "epochs" are rounds: a CNN's epoch budget would
@@ -333,6 +335,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--synth-repeats", type=int, default=1, help="with --synth: each real crop shown this many times per epoch")
     parser.add_argument("--lr-decay", type=float, default=None, help="per-epoch lr factor (default: each paper's)")
     parser.add_argument("--augment", default=None, help="comma list of training augmentations (default: each paper's hflip,rotate10); see docs/train.md")
+    parser.add_argument("--workers", type=int, default=0, help="DataLoader worker processes (ddtool train --workers); 1 overlaps --synth forgery-making with the model step")
     parser.add_argument("--ship", action="append", default=[], metavar="NAME:RUN", help="after the benchmark, ship RUN's best checkpoint as weights/NAME")
     parser.add_argument("--default", action="store_true", help="with --ship: mark the shipped model as scan's default")
     parser.add_argument("--weights-dir", default=None, help="where --ship writes (default: the shipped weights folder)")
@@ -347,7 +350,7 @@ def main(argv: list[str] | None = None) -> int:
             device=args.device, level=args.level, command=command,
             augment=parse_list(args.augment, AUGMENTS, "augmentation"),
             synth=parse_list(args.synth, SYNTH_METHODS, "synth method"),
-            synth_repeats=args.synth_repeats, lr_decay=args.lr_decay,
+            synth_repeats=args.synth_repeats, lr_decay=args.lr_decay, workers=args.workers,
         )
         if not args.ship_only:
             result = run_benchmark(options)

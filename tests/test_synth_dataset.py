@@ -7,12 +7,13 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
-from ddtool.data.dataset import read_manifest
+from ddtool.data.dataset import PairSampler, read_manifest
 from ddtool.data.synth_dataset import LANDMARKS_FILE, SynthesisDataset, crop_landmarks, face_box_in_crop
 from ddtool.errors import ConfigError
 from ddtool.train.config import build_config
-from ddtool.train.loop import train
+from ddtool.train.loop import make_train_loader, train
 from test_forge import cache, faces_dir, gan_weights  # noqa: F401  (module fixtures: a forged cache of 3 real faces)
 from test_train import TINY
 
@@ -110,3 +111,83 @@ def test_repeats_show_each_real_again_with_another_forgery(cache):
     assert not np.array_equal(data.forge(0)[0], data.forge(n)[0])
     with pytest.raises(ConfigError, match="synth_repeats"):
         _dataset(cache, repeats=0)
+
+
+class _EpochEcho(torch.utils.data.Dataset):
+    """Returns the epoch it was told, like SynthesisDataset's per-epoch forgeries."""
+
+    def __init__(self):
+        self.epoch = 0
+        self.labels = np.zeros(4, dtype=np.int64)
+
+    def set_epoch(self, epoch):
+        self.epoch = epoch
+
+    def __len__(self):
+        return 4
+
+    def __getitem__(self, index):
+        return self.epoch
+
+
+def test_worker_processes_see_every_epoch():
+    # Persistent workers would keep epoch 1's copy of the dataset and repeat its forgeries.
+    dataset = _EpochEcho()
+    loader = make_train_loader(dataset, list(range(4)), batch_size=2, workers=1, pin_memory=False)
+    seen = []
+    for epoch in (1, 2, 3):
+        dataset.set_epoch(epoch)
+        seen.append(sorted({int(v) for batch in loader for v in batch}))
+    assert seen == [[1], [2], [3]]
+
+
+def test_real_and_its_forgery_get_the_same_augmentation(cache):
+    draws = []
+
+    def record(image):
+        draws.append(float(torch.rand(())))
+        return image
+
+    data = _dataset(cache, augment=record, repeats=2)
+    for index in range(len(data)):
+        data[index]
+    pairs = [draws[i : i + 2] for i in range(0, len(draws), 2)]
+    assert all(real == fake for real, fake in pairs)  # one draw per pair, shared by its two halves
+    assert len({real for real, _ in pairs}) == len(pairs)  # another draw for every pair
+    data.set_epoch(1)
+    draws.clear()
+    data[0]
+    assert draws[0] != pairs[0][0]  # and another each epoch
+
+
+def test_pair_sampler_keeps_pairs_together_and_reshuffles():
+    sampler = PairSampler(20, seed=3)
+    first = list(sampler)
+    assert sorted(first) == list(range(20))
+    assert all(first[i] % 2 == 0 and first[i + 1] == first[i] + 1 for i in range(0, 20, 2))
+    assert list(PairSampler(20, seed=3)) == first  # seeded: resume draws the same order
+    sampler.set_epoch(1)
+    assert list(sampler) != first
+    ranks = [list(PairSampler(22, seed=3, rank=r, world_size=2)) for r in (0, 1)]
+    assert len(ranks[0]) == len(ranks[1]) == 12  # 11 pairs padded to 12, 6 per rank
+    assert set(ranks[0]) | set(ranks[1]) == set(range(22))
+    with pytest.raises(ConfigError):
+        PairSampler(5, seed=0)
+
+
+def test_synth_training_batches_hold_whole_pairs(cache, tmp_path, monkeypatch):
+    seen = []
+    real_getitem = SynthesisDataset.__getitem__
+
+    def spy(self, index):
+        seen.append(index)
+        return real_getitem(self, index)
+
+    monkeypatch.setattr(SynthesisDataset, "__getitem__", spy)
+    config = build_config(model=TINY, data=str(cache), out=str(tmp_path / "run"), device="cpu", epochs=1, batch_size=2,
+                          synth=["self_blend"], synth_repeats=2, val_fraction=0.34)
+    train(config)
+    epoch = seen[1:]  # seen[0] is the input-shape check
+    assert len(epoch) >= 4 and len(epoch) % 2 == 0
+    batches = [epoch[i : i + 2] for i in range(0, len(epoch), 2)]
+    assert all(b[0] % 2 == 0 and b[1] == b[0] + 1 for b in batches)  # every batch: one real and its forgery

