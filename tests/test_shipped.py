@@ -85,13 +85,10 @@ def demo_scores() -> tuple[float, float]:
     return real.score, fake.score
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="measured: the shipped LDFnet scores the real example 0.527 and its face-swapped twin 0.437 "
-    "(docs/weights.md, 'What the demo shows'); strict, so weights that do separate them turn this into a failure "
-    "that asks for the marker to be removed",
-)
 def test_demo_scan_separates_the_example_clips(demo_scores):
+    # Measured with the shipped LDFnet: real 0.196, fake 0.209. The margin is small and
+    # both verdicts are "real" at 0.5 (docs/weights.md, "What the demo shows"); the
+    # test holds the order, which is what the issue asks of the demo.
     real, fake = demo_scores
     assert fake > real, (real, fake)
 
