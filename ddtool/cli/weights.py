@@ -44,7 +44,7 @@ def weights(
     elif not entries:
         console.print(f"no shipped weights in {folder} (set DDTOOL_WEIGHTS to use another folder)", highlight=False)
     else:
-        table = Table(title=f"shipped weights in {folder}", title_justify="left")
+        table = Table(title=f"shipped weights in {folder}", title_justify="left", pad_edge=False)  # fits 80 columns
         for column in ("name", "model", "params", "real/fake", "AUC", "sha256"):
             table.add_column(column, no_wrap=column != "model")
         for entry in entries:
@@ -54,7 +54,7 @@ def weights(
                           _trained_on(entry), _auc(entry), _sha_cell(entry))
         console.print(table)
         console.print(
-            "* scan's default · real/fake: training crops · AUC: offline benchmark, test split (%)\n"
+            "* scan's default · real/fake: training crops · AUC: offline test split, %\n"
             "training data, commands and metrics in full: `ddtool weights --json`",
             highlight=False,
         )
