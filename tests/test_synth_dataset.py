@@ -191,3 +191,10 @@ def test_synth_training_batches_hold_whole_pairs(cache, tmp_path, monkeypatch):
     assert len(epoch) >= 4 and len(epoch) % 2 == 0
     batches = [epoch[i : i + 2] for i in range(0, len(epoch), 2)]
     assert all(b[0] % 2 == 0 and b[1] == b[0] + 1 for b in batches)  # every batch: one real and its forgery
+
+
+def test_synth_needs_an_image_model(cache, tmp_path):
+    config = build_config(model="lgbm_noise", data=str(cache), out=str(tmp_path / "run"), synth=["self_blend"])
+    with pytest.raises(ConfigError, match="image model"):
+        train(config)
+    assert not (tmp_path / "run").exists()  # refused before anything was written

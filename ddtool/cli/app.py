@@ -53,6 +53,13 @@ def _root(
     """Deepfake forensics: scan videos, extract faces, train and compare detectors."""
 
 
+def comma_list(text: str | None) -> list[str] | None:
+    """A comma-separated option as a list of its non-empty, stripped items; None stays None (the default applies)."""
+    if text is None:
+        return None
+    return [item.strip() for item in text.split(",") if item.strip()]
+
+
 def error(message: str) -> None:
     """Print a one-line error to stderr."""
     console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)

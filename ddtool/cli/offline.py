@@ -9,7 +9,7 @@ from pathlib import Path
 
 import typer
 
-from ddtool.cli.app import app, console, out
+from ddtool.cli.app import app, comma_list, console, out
 from ddtool.data.forge import ForgeOptions, forge, parse_strengths
 from ddtool.data.offline import FaceOptions, build_faces, fetch
 from ddtool.data.synth import METHODS
@@ -85,7 +85,7 @@ def offline_forge(
     if not faces.is_dir():
         raise InputError(f"--faces folder not found: {faces} (make it with `ddtool offline faces --out {faces}`)")
     options = ForgeOptions(
-        methods=tuple(m.strip() for m in methods.split(",") if m.strip()),
+        methods=tuple(comma_list(methods)),
         strengths=parse_strengths(strengths), per_face=per_face, seed=seed, videos=videos,
         gan_weights=str(gan_weights) if gan_weights else None,
     )

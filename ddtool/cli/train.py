@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from ddtool.cli.app import app, console
+from ddtool.cli.app import app, comma_list, console
 
 
 @app.command()
@@ -65,8 +65,8 @@ def train(
         amp=amp,
         compile=compile_model,
         max_steps=max_steps,
-        augment=[a.strip() for a in augment.split(",") if a.strip()] if augment is not None else None,
-        synth=[m.strip() for m in synth.split(",") if m.strip()] if synth is not None else None,
+        augment=comma_list(augment),
+        synth=comma_list(synth),
         synth_repeats=synth_repeats,
     )
     result = run_training(resolved)

@@ -16,7 +16,6 @@ resume, and each rank takes its own stride of it.
 from __future__ import annotations
 
 import json
-
 import math
 from dataclasses import dataclass, field
 from pathlib import Path

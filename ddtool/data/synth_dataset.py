@@ -143,12 +143,16 @@ class SynthesisDataset(FaceCropDataset):
     def set_epoch(self, epoch: int) -> None:
         self.epoch = int(epoch)
 
+    @property
+    def draw_epoch(self) -> int:
+        """The epoch the random draws are seeded with: the current one, or the pinned one."""
+        return self.epoch if self.fixed_epoch is None else self.fixed_epoch
+
     def forge(self, j: int) -> tuple[np.ndarray, str]:
         """The forgery of pair j (real j mod n) for the current epoch, and its method."""
         from ddtool.data.synth import make_forgery
 
-        epoch = self.epoch if self.fixed_epoch is None else self.fixed_epoch
-        rng = np.random.default_rng([self.seed, epoch, j])
+        rng = np.random.default_rng([self.seed, self.draw_epoch, j])
         k = j % len(self.reals)
         method = self.methods[int(rng.integers(len(self.methods)))]
         strength = float(rng.uniform(*STRENGTH_RANGE))
@@ -178,9 +182,8 @@ class SynthesisDataset(FaceCropDataset):
         k, fake = divmod(index, 2)
         # Real k and its forgery get the same augmentation draw (SBI transforms both
         # halves of a pair alike), so within a pair only the forgery differs.
-        epoch = self.epoch if self.fixed_epoch is None else self.fixed_epoch
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(int(np.random.SeedSequence([self.seed, epoch, k, 1]).generate_state(1)[0]))
+            torch.manual_seed(int(np.random.SeedSequence([self.seed, self.draw_epoch, k, 1]).generate_state(1)[0]))
             if not fake:
                 return super().__getitem__(index)
             from ddtool.data.synth import method_domain

@@ -574,6 +574,8 @@ def train(config: TrainConfig, on_epoch_end: EpochCallback | None = None) -> Run
     """
     config = _prepare_config(config)
     model_name, input_spec, defaults_spec = _plan_model(config)
+    if config.synth and input_spec.input_kind != "image":
+        raise ConfigError(f"--synth makes forged face crops, so it needs an image model; {model_name!r} takes {input_spec.input_kind} input")
     if input_spec.input_kind == "features":
         return _train_features(config, input_spec, _prepare_run_dir(config, model_name))
     config = resolve_defaults(config, defaults_spec.train)
@@ -594,12 +596,11 @@ def train(config: TrainConfig, on_epoch_end: EpochCallback | None = None) -> Run
         split, train_set, val_set = _array_datasets(config, input_spec)
         inputs_file = noise_inputs_file(config.data, input_spec.input_kind)
     training_data = _training_data_record(config, split, inputs_file)
-    if hasattr(train_set, "describe"):  # --synth: what the model really saw
+    if config.synth:  # what the model really saw; whole (real, forgery) pairs per batch, as SBI trains
         training_data["synth"] = train_set.describe()
         training_data["train"] = {**training_data["train"], "real": len(train_set) // 2, "fake": len(train_set) // 2,
                                   "crops": len(train_set), "videos": int(train_set.reals["video_id"].nunique()),
                                   "fake_made_on_the_fly": True}
-    if hasattr(train_set, "forge"):  # --synth: whole (real, forgery) pairs per batch, as SBI trains
         sampler = PairSampler(len(train_set), config.seed, dist_info.rank, dist_info.world_size)
     else:
         sampler = EpochSampler(train_set.labels, config.seed, config.balance == "weighted", dist_info.rank, dist_info.world_size)
