@@ -39,7 +39,7 @@ REQUIRED_FIELDS = {
     "sha256": "the weights' sha256",
     "statement": f"the statement that it was {NOT_TRAINED_ON}",
 }
-WEIGHT_SUFFIXES = (".safetensors", ".lgbm.txt")
+from ddtool.train.checkpoint import WEIGHT_SUFFIXES, card_path_for  # noqa: E402
 
 
 def _source_checkout_weights() -> Path:
@@ -60,6 +60,25 @@ def shipped_weights_dir() -> Path:
         return checkout
     installed = Path(sys.prefix) / "share" / "ddtool" / "weights"
     return installed if installed.is_dir() else checkout
+
+
+def resolve_weights(path: str | Path) -> Path:
+    """A --weights value as a checkpoint path: the path itself, or the card of the shipped model it names.
+
+    A bare name (no folder) that is no file here but a shipped model's name,
+    with or without its suffix (`ldfnet_offline`, `ldfnet_offline.safetensors`),
+    means the shipped model; anything else is returned unchanged, and loading it
+    says what is missing.
+    """
+    path = Path(path)
+    if path.exists() or card_path_for(path).is_file() or path.parent != Path("."):
+        return path
+    name = card_path_for(path).stem
+    try:
+        candidate = shipped_weights_dir() / f"{name}.json"
+    except ConfigError:
+        return path
+    return candidate if candidate.is_file() else path
 
 
 def card_problems(card: dict[str, Any]) -> list[str]:

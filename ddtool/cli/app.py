@@ -16,7 +16,8 @@ import os
 import sys
 
 import typer
-from rich.console import Console
+import typer.core
+from rich.console import Console, ConsoleDimensions
 
 from ddtool import __version__
 from ddtool.errors import DDToolError
@@ -33,9 +34,42 @@ app = typer.Typer(
     rich_markup_mode="rich",
 )
 
-# stdout is reserved for results (e.g. `scan --json`); messages go to stderr.
+# Width of result tables written to a pipe or file: rich's 80-column default
+# would cut columns that a reader of the file (or `less`) wants whole.
+NON_TERMINAL_WIDTH = 400
+
+
+class ResultConsole(Console):
+    """stdout: terminal width on a terminal, full width in a pipe or file (unless COLUMNS says otherwise)."""
+
+    @property
+    def size(self) -> ConsoleDimensions:
+        size = super().size
+        if self._width is None and not self.is_terminal and not os.environ.get("COLUMNS"):
+            return ConsoleDimensions(max(size.width, NON_TERMINAL_WIDTH), size.height)
+        return size
+
+    @size.setter
+    def size(self, new_size: tuple[int, int]) -> None:
+        self._width, self._height = new_size
+
+
+# stdout is reserved for results (e.g. `scan --json`, tables); messages go to stderr.
 console = Console(stderr=True)
-out = Console()
+out = ResultConsole()
+
+
+def _flag_type_hidden(original):
+    # typer >= 0.2x shows a `<bool>` type column on plain on/off flags, which take
+    # no value; hiding it also leaves the help text room for whole defaults.
+    def display_type_rich(self, ctx):
+        return None if getattr(self, "is_flag", False) else original(self, ctx)
+
+    return display_type_rich
+
+
+if hasattr(typer.core.TyperOption, "display_type_rich"):
+    typer.core.TyperOption.display_type_rich = _flag_type_hidden(typer.core.TyperOption.display_type_rich)
 
 
 def _version_callback(value: bool) -> None:
@@ -65,15 +99,38 @@ def error(message: str) -> None:
     console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
 
 
+def usage_line(exc: Exception) -> str:
+    """A click/typer usage error as one line: what was wrong, the allowed range, where help is."""
+    message = " ".join(exc.format_message().split()).rstrip(".")
+    message = message.replace("Invalid value for ", "invalid value for ")
+    message = message.replace("Input should be greater than or equal to", "must be at least")
+    message = message.replace("Input should be less than or equal to", "must be at most")
+    ctx = getattr(exc, "ctx", None)
+    where = f"; see `{ctx.command_path} --help`" if ctx is not None else ""
+    return f"{message}{where}"
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: run the app and map every failure to an exit code.
 
-    typer handles usage errors itself (message + exit 2); everything the
-    library raises is turned into one line here.
+    Usage errors (unknown option, value out of range) become one line and
+    exit 2, as click's own code; everything the library raises becomes one
+    line with its error's code.
     """
+    # click's base error, found through a public name (newer typer vendors click)
+    click_exception = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
     debug = bool(os.environ.get("DDTOOL_DEBUG"))
     try:
-        app(args=argv, prog_name="ddtool")
+        code = app(args=argv, prog_name="ddtool", standalone_mode=False)
+        sys.exit(code if isinstance(code, int) else 0)
+    except click_exception as exc:
+        if type(exc).__name__ == "NoArgsIsHelpError":
+            sys.exit(exc.exit_code)  # the help was printed already
+        error(usage_line(exc))
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        error("aborted")
+        sys.exit(1)
     except DDToolError as exc:
         if debug:
             raise

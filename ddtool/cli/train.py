@@ -22,7 +22,7 @@ def train(
     seed: Optional[int] = typer.Option(None, "--seed", help="Seed for weights, split and sampling \\[default: paper value]."),
     device: Optional[str] = typer.Option(None, "--device", help="auto, cpu, cuda or cuda:N \\[default: auto]."),
     workers: Optional[int] = typer.Option(None, "--workers", help="DataLoader worker processes \\[default: 0]."),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Run folder \\[default: runs/<model>-<timestamp>]."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Run folder \\[default: a new folder in runs/ named after the model and the start time]."),
     resume: bool = typer.Option(False, "--resume", help="Continue the interrupted run in --out exactly where it stopped."),
     size: Optional[int] = typer.Option(None, "--size", help="Input size in pixels \\[default: the model's]."),
     val_fraction: Optional[float] = typer.Option(None, "--val-fraction", help="Share of videos held out for validation when the manifest has no val split \\[default: 0.2]."),

@@ -67,9 +67,12 @@ def resolve_checkpoint(run: str | Path | None = None, weights: str | Path | None
         if not card.is_file():
             raise CheckpointError(f"{run} has no {card.name}: is it a finished `ddtool train` run? (or pass --weights FILE)")
         return card
-    card = card_path_for(weights)
+    from ddtool.train.checkpoint import missing_checkpoint_message
+    from ddtool.weights import resolve_weights
+
+    card = card_path_for(resolve_weights(weights))
     if not card.is_file():
-        raise CheckpointError(f"model card not found for {weights}: expected {card} beside the weights")
+        raise CheckpointError(missing_checkpoint_message(weights))
     return card
 
 

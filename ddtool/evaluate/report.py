@@ -24,12 +24,13 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
-from ddtool.errors import ConfigError
+from ddtool.errors import CheckpointError, ConfigError
 from ddtool.evaluate.evaluation import Evaluation, evaluate_checkpoint, level_scores, resolve_checkpoint
 from ddtool.evaluate.metrics import compute_metrics, roc_curve
 from ddtool.evaluate.registry_data import resolve_dataset
 from ddtool.io import atomic_path, write_bytes_atomic, write_text_atomic
-from ddtool.train.checkpoint import read_card
+from ddtool.train.checkpoint import CHECKPOINT_IS, card_path_for, read_card
+from ddtool.weights import resolve_weights
 
 METRICS = ("auc", "bacc", "acc", "ap", "eer", "tpr_at_fpr_0.01", "tpr_at_fpr_0.001")
 LOWER_IS_BETTER = {"eer"}
@@ -100,6 +101,11 @@ def load_runs(paths: list[str | Path]) -> list[RunInfo]:
     runs: list[RunInfo] = []
     for path in paths:
         path = Path(path)
+        if not path.exists() and not card_path_for(resolve_weights(path)).is_file():
+            raise CheckpointError(
+                f"--runs {path}: no such run folder or checkpoint; pass a `ddtool train` run folder (it holds best.json) "
+                f"or a checkpoint: {CHECKPOINT_IS}"
+            )
         card_path = resolve_checkpoint(run=path) if path.is_dir() else resolve_checkpoint(weights=path)
         card = read_card(card_path)
         label = f"{card['model']} ({training_data_label(card)})"

@@ -176,6 +176,10 @@ def load_detector(
         torch.manual_seed(seed)
         net = create_model(model).to(device).eval()
         return Detector(net, model, spec, device=device, untrained=True)
+    if shipped_name is None:
+        from ddtool.weights import resolve_weights
+
+        weights = resolve_weights(weights)
     net, card = load_checkpoint(weights, device=device)
     if model is not None and card["model"] != model:
         raise CheckpointError(f"{weights} holds model {card['model']!r}, not {model!r}; drop --model or pass matching weights")

@@ -23,6 +23,12 @@ from ddtool.errors import CheckpointError
 from ddtool.io import atomic_path, sha256_file, write_json_atomic  # noqa: F401 (sha256_file re-exported)
 
 CARD_VERSION = 1
+WEIGHT_SUFFIXES = (".safetensors", ".lgbm.txt")
+# What every "checkpoint not found" message teaches, so a user knows what to pass.
+CHECKPOINT_IS = (
+    "a checkpoint is NAME.safetensors with its NAME.json card beside it (as `ddtool train` writes them), "
+    "or the name of a shipped model listed by `ddtool weights`"
+)
 
 
 def card_path_for(path: str | Path) -> Path:
@@ -31,7 +37,7 @@ def card_path_for(path: str | Path) -> Path:
     if path.suffix == ".json":
         return path
     name = path.name
-    for suffix in (".safetensors", ".lgbm.txt"):
+    for suffix in WEIGHT_SUFFIXES:
         if name.endswith(suffix):
             return path.with_name(name[: -len(suffix)] + ".json")
     return path.with_name(name + ".json")
@@ -78,10 +84,27 @@ def save_checkpoint(
     return card_path
 
 
+def missing_checkpoint_message(path: str | Path) -> str:
+    """Why `path` (whose card does not exist) is no checkpoint: what is missing, and what a checkpoint is."""
+    path = Path(path)
+    card_path = card_path_for(path)
+    if any(path.name.endswith(suffix) for suffix in WEIGHT_SUFFIXES):
+        if path.is_file():
+            return f"{path} has no model card: {card_path} is missing; {CHECKPOINT_IS}"
+        return f"no checkpoint at {path}: neither the weights file nor its card {card_path} exists; {CHECKPOINT_IS}"
+    if path.suffix == ".json":
+        return f"checkpoint card not found: {path}; {CHECKPOINT_IS}"
+    if path.is_dir():
+        return f"{path} is a folder, not a checkpoint (for a `ddtool train` run folder use its best.json); {CHECKPOINT_IS}"
+    if path.exists():
+        return f"{path} is not a checkpoint file; {CHECKPOINT_IS}"
+    return f"no checkpoint named {path}: neither {path}.safetensors nor {card_path} exists; {CHECKPOINT_IS}"
+
+
 def read_card(path: str | Path) -> dict[str, Any]:
     card_path = card_path_for(path)
     if not card_path.is_file():
-        raise CheckpointError(f"model card not found: {card_path} (a checkpoint is NAME.safetensors + NAME.json)")
+        raise CheckpointError(missing_checkpoint_message(path))
     try:
         card = json.loads(card_path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -105,7 +128,7 @@ def load_checkpoint(path: str | Path, device: str = "cpu", verify: bool = True) 
     card = read_card(path)
     weights_path = Path(card["_card_path"]).with_name(card["weights_file"])
     if not weights_path.is_file():
-        raise CheckpointError(f"weights file not found: {weights_path}")
+        raise CheckpointError(f"weights file not found: {weights_path} (its card {card['_card_path']} names it); {CHECKPOINT_IS}")
     if verify and card.get("sha256") and sha256_file(weights_path) != card["sha256"]:
         raise CheckpointError(f"{weights_path}: sha256 does not match its card (file changed or corrupt)")
     kwargs = card.get("model_kwargs") or {}
