@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Optional
 
@@ -14,18 +15,36 @@ from rich.table import Table
 from ddtool.cli.app import app, console, out
 from ddtool.evaluate.rules import RULES
 
+EVAL_SCHEMA = "ddtool.eval/1"
 SHOWN = (("auc", "AUC"), ("ap", "AP"), ("acc", "ACC"), ("bacc", "BACC"), ("eer", "EER"), ("tpr_at_fpr_0.01", "TPR@1%"), ("tpr_at_fpr_0.001", "TPR@0.1%"))
+
+
+def _value(m: dict, key: str) -> str:
+    if m.get(key) is None:
+        return "-"
+    interval = (m.get("ci95") or {}).get(key)
+    return f"{m[key]:.4f}" + (f" [{interval[0]:.3f}, {interval[1]:.3f}]" if interval else "")
 
 
 def metrics_table(metrics: dict, title: str) -> Table:
     """Metrics down, levels across: stays readable in an 80-column terminal."""
     frame, video = metrics["frame"], metrics["video"]
-    table = Table("metric", "frame", "video", title=title)
+    table = Table("metric", "frame", "video", title=title, caption="[a, b]: bootstrap 95% interval, resampling videos")
     table.add_row("n (real/fake)", *(f"{m['n']} ({m['n_real']}/{m['n_fake']})" for m in (frame, video)))
     for key, label in SHOWN:
-        table.add_row(label, *("-" if m.get(key) is None else f"{m[key]:.4f}" for m in (frame, video)))
+        table.add_row(label, *(_value(m, key) for m in (frame, video)))
     table.add_row("EER threshold", *("-" if m.get("eer_threshold") is None else f"{m['eer_threshold']:.4f}" for m in (frame, video)))
     return table
+
+
+def small_sample_warning(m: dict) -> str | None:
+    video = m["video"]
+    if not video.get("small_sample"):
+        return None
+    return (
+        f"small sample: {video['n_videos_real']} real and {video['n_videos_fake']} fake videos; one video more or less "
+        "moves these figures a lot, read the intervals, not the point values"
+    )
 
 
 @app.command("eval")
@@ -56,10 +75,13 @@ def eval_command(
         )
     m = evaluation.metrics
     if as_json:
-        out.print_json(json.dumps(m))
+        sys.stdout.write(json.dumps({"schema": EVAL_SCHEMA, **m, "out_dir": str(evaluation.out_dir), "reused": evaluation.reused}, indent=2) + "\n")
     else:
         title = f"{m['model']} ({m['training_data']}) on {name} ({m['split_note']}); video = {aggregate} of face scores"
         out.print(metrics_table(m, escape(title)))
+    warning = small_sample_warning(m)
+    if warning:
+        console.print(f"[bold yellow]warning:[/] {warning}", highlight=False)
     for level in ("frame", "video"):
         if m[level]["note"]:
             console.print(f"note ({level}): {m[level]['note']}")

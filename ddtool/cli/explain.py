@@ -32,7 +32,7 @@ def _detectors(models: list[str], weights: list[Path], untrained: bool, device: 
 
 @app.command()
 def explain(
-    afam: List[int] = typer.Option([], "--afam", help="AFAM over N fake faces; repeat for several N (papers: 4, 8, 16)."),
+    afam: List[int] = typer.Option([], "--afam", min=1, help="AFAM over N fake faces; repeat for several N (papers: 4, 8, 16)."),
     gradcam: Optional[Path] = typer.Option(None, "--gradcam", help="Grad-CAM for this image or video (its top-k most suspicious faces)."),
     model: List[str] = typer.Option([], "--model", help="Model name; repeat once per --weights, or once for all."),
     weights: List[Path] = typer.Option([], "--weights", help="Checkpoint(s); several give AFAM grid rows."),

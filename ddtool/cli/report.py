@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import sys
 from pathlib import Path
 from typing import List, Optional
 
@@ -25,9 +27,10 @@ def report_command(
     aggregate: str = typer.Option("mean", "--aggregate", help=f"Frame -> video rule: {', '.join(RULES)}."),
     batch: int = typer.Option(64, "--batch", min=1, help="Crops per forward pass."),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
+    as_json: bool = typer.Option(False, "--json", help="Print the table, intervals and sample sizes as one JSON document on stdout."),
 ) -> None:
     """Evaluate every run on every test set (reusing cached predictions) and write the report."""
-    from ddtool.evaluate.report import METRIC_LABELS, build_report, parse_metrics
+    from ddtool.evaluate.report import METRIC_LABELS, SAMPLE_NOTE, build_report, cell_text, parse_metrics, report_document, sample_text
     metrics = parse_metrics(metric)
     with console.status("evaluating") as status:
         report = build_report(
@@ -35,13 +38,18 @@ def report_command(
             batch_size=batch, device=device, rule=aggregate,
             on_progress=lambda what: status.update(f"evaluating {what}"),
         )
-    table = Table("run", *(f"{c.rsplit(':', 1)[0]} {METRIC_LABELS[c.rsplit(':', 1)[1]]}" for c in report.best), title=f"{level}-level, %")
-    for position, row in report.table.iterrows():
-        cells = []
-        for column, best_rows in report.best.items():
-            value = row[column]
-            text = "–" if value != value else f"{100 * value:.2f}"
-            cells.append(f"[bold green]{text}[/]" if position in best_rows else text)
-        table.add_row(escape(str(row["run"])), *cells)
-    out.print(table)
-    console.print("wrote " + ", ".join(str(p) for p in report.files))
+    names = list(dict.fromkeys(c.rsplit(":", 1)[0] for c in report.best))
+    if as_json:
+        sys.stdout.write(json.dumps(report_document(report, level), indent=2, default=str) + "\n")
+    else:
+        headers = [f"{c.rsplit(':', 1)[0]} {METRIC_LABELS[c.rsplit(':', 1)[1]]}" for c in report.best] + [f"{n} n" for n in names]
+        table = Table("run", *headers, title=f"{level}-level, %", caption=SAMPLE_NOTE)
+        for position, row in report.table.iterrows():
+            cells = []
+            for column, best_rows in report.best.items():
+                text = escape(cell_text(row, column))
+                cells.append(f"[bold green]{text}[/]" if position in best_rows else text)
+            cells += [escape(sample_text(row, n)) for n in names]
+            table.add_row(escape(str(row["run"])), *cells)
+        out.print(table)
+    console.print("wrote " + ", ".join(str(p) for p in report.files), highlight=False)

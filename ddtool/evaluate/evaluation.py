@@ -28,7 +28,7 @@ import pandas as pd
 from ddtool import __version__
 from ddtool.errors import CheckpointError, ConfigError, InputError
 from ddtool.evaluate.aggregate import aggregate_video, check_rule
-from ddtool.evaluate.metrics import compute_metrics
+from ddtool.evaluate.metrics import compute_metrics, with_uncertainty
 from ddtool.data.dataset import noise_inputs_file
 from ddtool.evaluate.predict import (
     ProgressCallback,
@@ -98,13 +98,36 @@ def training_data_label(card: dict[str, Any]) -> str:
     return Path(text).name if ("/" in text or "\\" in text) else text
 
 
-def default_out_dir(card_path: Path, cache: Path, split: str, manifest_hash: str) -> Path:
-    """RUN/eval/<cache>-<hash8>-<split> (or beside the weights, prefixed by their name)."""
+CACHE_ENV = "DDTOOL_CACHE"
+
+
+def user_cache_dir() -> Path:
+    """Where evaluations of loose checkpoints go: $DDTOOL_CACHE, else $XDG_CACHE_HOME/ddtool, else ~/.cache/ddtool."""
+    import os
+
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV]).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base).expanduser() / "ddtool"
+
+
+def default_out_dir(card_path: Path, cache: Path, split: str, manifest_hash: str, root: Path | None = None) -> Path:
+    """RUN/eval/<cache>-<hash8>-<split> for a run's checkpoint; ROOT/<weights>-<sha8>-<cache>-<hash8>-<split> otherwise.
+
+    A checkpoint outside a run folder (a shipped model, a copied file) never
+    gets an eval folder beside it: ROOT is the caller's (report: OUT/eval),
+    else the user cache folder.
+    """
     name = f"{cache.resolve().name}-{manifest_hash[:8]}-{split}"
     run = run_folder_of(card_path)
     if run is not None:
         return run / "eval" / name
-    return card_path.parent / "eval" / f"{card_path.stem}-{name}"
+    try:
+        weights_sha = str(json.loads(card_path.read_text(encoding="utf-8")).get("sha256") or "")[:8]
+    except (OSError, ValueError, AttributeError):
+        weights_sha = ""
+    stem = f"{card_path.stem}-{weights_sha}" if weights_sha else card_path.stem
+    return (root if root is not None else user_cache_dir() / "eval") / f"{stem}-{name}"
 
 
 def _json_safe(value: Any) -> Any:
@@ -126,6 +149,10 @@ def summarize(predictions: pd.DataFrame, rule: str = "mean", threshold: float = 
     frame = compute_metrics(predictions["label"], predictions["score"], threshold)
     videos = aggregate_video(predictions, rule, threshold)
     video = compute_metrics(videos["label"], videos["score"], threshold)
+    # every figure carries its sample size and a bootstrap interval; faces are resampled by video
+    n_real, n_fake = int((videos["label"] == 0).sum()), int((videos["label"] == 1).sum())
+    frame = with_uncertainty(frame, predictions["label"], predictions["score"], threshold, predictions["video_id"].astype(str), n_real, n_fake)
+    video = with_uncertainty(video, videos["label"], videos["score"], threshold, None, n_real, n_fake)
     per_method: dict[str, dict[str, Any]] = {}
     real_frames = predictions[predictions["label"] == 0]
     real_videos = videos[videos["label"] == 0]
@@ -201,6 +228,7 @@ def evaluate_checkpoint(
     reuse: bool = True,
     dataset_name: str | None = None,
     on_batch: ProgressCallback | None = None,
+    eval_root: str | Path | None = None,
 ) -> Evaluation:
     """Score every crop of `split` in `cache` with the checkpoint; write and return the evaluation."""
     check_rule(rule)
@@ -213,7 +241,7 @@ def evaluate_checkpoint(
         raise CheckpointError(f"weights file not found: {weights}")
     cache = Path(cache)
     manifest_hash = manifest_sha256(cache)
-    out_dir = Path(out) if out is not None else default_out_dir(card_path, cache, split, manifest_hash)
+    out_dir = Path(out) if out is not None else default_out_dir(card_path, cache, split, manifest_hash, Path(eval_root) if eval_root else None)
     fingerprint = {
         "checkpoint_sha256": sha256_file(weights),
         "manifest_sha256": manifest_hash,

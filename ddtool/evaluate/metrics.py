@@ -152,3 +152,90 @@ def compute_metrics(
     for target in FPR_TARGETS:
         result[fpr_key(target)] = tpr_at_fpr(fpr, tpr, target)
     return result
+
+
+# --------------------------------------------------------------------------- uncertainty
+
+BOOTSTRAP_RESAMPLES = 1000
+BOOTSTRAP_SEED = 0
+CONFIDENCE = 0.95
+INTERVAL_METRICS = ("auc", "bacc", "eer")
+# Fewer videos than this in either class and a score says little on its own:
+# one video more or less moves AUC by several points. Reports flag such cells.
+SMALL_SAMPLE_VIDEOS = 30
+
+
+def _auc_bacc_eer(y: np.ndarray, s: np.ndarray, threshold: float) -> tuple[float, float, float]:
+    fpr, tpr, thresholds = roc_curve(y, s)
+    predicted = s >= threshold
+    fake, real = y == 1, y == 0
+    bacc = 0.5 * (predicted[fake].mean() + (~predicted[real]).mean())
+    return _auc(fpr, tpr), float(bacc), _eer(fpr, tpr, thresholds)[0]
+
+
+def bootstrap_intervals(
+    labels: Sequence[int] | np.ndarray,
+    scores: Sequence[float] | np.ndarray,
+    threshold: float = 0.5,
+    groups: Sequence[Any] | np.ndarray | None = None,
+    resamples: int = BOOTSTRAP_RESAMPLES,
+    seed: int = BOOTSTRAP_SEED,
+    confidence: float = CONFIDENCE,
+) -> dict[str, list[float] | None]:
+    """Percentile bootstrap intervals of AUC, BACC and EER: {"auc": [low, high], ...}.
+
+    Stratified: every resample draws, with replacement, as many real and as
+    many fake units as the sample holds, so each resample has both classes and
+    the class balance of the test set. A unit is one sample, or with `groups`
+    one group (a video) with all of its rows: the faces of one video are not
+    independent draws, and resampling them one by one would give intervals far
+    narrower than the evidence supports. With one class only every interval
+    is None (the metrics are undefined). Seeded, so a report is reproducible.
+    """
+    y, s = _validate(labels, scores)
+    undefined = {name: None for name in INTERVAL_METRICS}
+    if groups is None:
+        units_by_class = [[np.array([i]) for i in np.flatnonzero(y == c)] for c in (0, 1)]
+    else:
+        keys = np.asarray(groups).ravel()
+        if keys.shape != y.shape:
+            raise InputError(f"{keys.size} group keys for {y.size} samples; every sample needs one")
+        units_by_class = []
+        for c in (0, 1):
+            rows = np.flatnonzero(y == c)
+            _, inverse = np.unique(keys[rows], return_inverse=True)
+            units_by_class.append([rows[inverse == g] for g in range(inverse.max() + 1)] if rows.size else [])
+    if not units_by_class[0] or not units_by_class[1]:
+        return undefined
+    rng = np.random.default_rng(seed)
+    draws = np.empty((resamples, len(INTERVAL_METRICS)))
+    for r in range(resamples):
+        picked = []
+        for units in units_by_class:
+            picked.extend(units[i] for i in rng.integers(0, len(units), size=len(units)))
+        index = np.concatenate(picked)
+        draws[r] = _auc_bacc_eer(y[index], s[index], threshold)
+    tail = 100 * (1 - confidence) / 2
+    low, high = np.percentile(draws, [tail, 100 - tail], axis=0)
+    return {name: [float(low[k]), float(high[k])] for k, name in enumerate(INTERVAL_METRICS)}
+
+
+def with_uncertainty(
+    metrics: dict[str, Any],
+    labels: Sequence[int] | np.ndarray,
+    scores: Sequence[float] | np.ndarray,
+    threshold: float,
+    groups: Sequence[Any] | np.ndarray | None,
+    videos_real: int,
+    videos_fake: int,
+) -> dict[str, Any]:
+    """`metrics` plus its sample size in videos, 95% bootstrap intervals (`ci95`) and the small-sample flag."""
+    result = dict(metrics)
+    result["ci95"] = bootstrap_intervals(labels, scores, threshold, groups)
+    result["bootstrap"] = {
+        "resamples": BOOTSTRAP_RESAMPLES, "seed": BOOTSTRAP_SEED, "confidence": CONFIDENCE,
+        "unit": "video" if groups is not None else "sample", "stratified": True,
+    }
+    result["n_videos_real"], result["n_videos_fake"] = int(videos_real), int(videos_fake)
+    result["small_sample"] = min(videos_real, videos_fake) < SMALL_SAMPLE_VIDEOS
+    return result

@@ -26,7 +26,7 @@ import pandas as pd
 
 from ddtool.errors import CheckpointError, ConfigError
 from ddtool.evaluate.evaluation import Evaluation, evaluate_checkpoint, level_scores, resolve_checkpoint
-from ddtool.evaluate.metrics import compute_metrics, roc_curve
+from ddtool.evaluate.metrics import BOOTSTRAP_RESAMPLES, INTERVAL_METRICS, SMALL_SAMPLE_VIDEOS, compute_metrics, roc_curve
 from ddtool.evaluate.registry_data import resolve_dataset
 from ddtool.io import atomic_path, write_bytes_atomic, write_text_atomic
 from ddtool.train.checkpoint import CHECKPOINT_IS, card_path_for, read_card
@@ -108,15 +108,21 @@ def load_runs(paths: list[str | Path]) -> list[RunInfo]:
             )
         card_path = resolve_checkpoint(run=path) if path.is_dir() else resolve_checkpoint(weights=path)
         card = read_card(card_path)
-        label = f"{card['model']} ({training_data_label(card)})"
-        runs.append(RunInfo(label, card_path, card, run_switches(card)))
+        runs.append(RunInfo(run_label(card, card_path), card_path, card, run_switches(card)))
     labels = [r.label for r in runs]
-    for run in runs:
+    for index, run in enumerate(runs):
         if labels.count(run.label) > 1:
-            # same model and data (an ablation): the run folder tells them apart
-            folder = run.card_path.parent.name if run.card_path.name == "best.json" else run.card_path.stem
-            run.label = f"{run.label} [{folder}]"
+            run.label = f"{run.label} #{labels[:index + 1].count(run.label)}"
     return runs
+
+
+def run_label(card: dict[str, Any], card_path: Path) -> str:
+    """What a row is: model, weights name (the run folder for a run's best.json), training cache."""
+    from ddtool.evaluate.evaluation import run_folder_of, training_data_label
+
+    run = run_folder_of(card_path)
+    weights = f"{run.name}/{card_path.stem}" if run is not None else card_path.stem
+    return f"{card['model']} · {weights} · trained on {training_data_label(card)}"
 
 
 def _own_test_set(run: RunInfo) -> tuple[str, Path]:
@@ -141,6 +147,31 @@ def _best_rows(values: list[float], metric: str) -> list[int]:
 
 def _cell(value: float | None) -> str:
     return "–" if value is None or not math.isfinite(value) else f"{100 * value:.2f}"
+
+
+def cell_text(row: pd.Series, column: str) -> str:
+    """A metric in percent with its bootstrap 95% interval when it has one: `91.20 [85.1, 97.0]`."""
+    text = _cell(row[column])
+    low, high = row.get(f"{column}:low"), row.get(f"{column}:high")
+    if text != "–" and low is not None and high is not None and math.isfinite(low) and math.isfinite(high):
+        text += f" [{100 * low:.1f}, {100 * high:.1f}]"
+    return text
+
+
+def sample_text(row: pd.Series, name: str) -> str:
+    """Sample size of one test set: `real/fake videos, faces`, starred when small."""
+    real, fake, faces = row.get(f"{name}:videos_real"), row.get(f"{name}:videos_fake"), row.get(f"{name}:faces")
+    if real is None or real != real:
+        return "–"
+    star = " *" if row.get(f"{name}:small_sample") else ""
+    return f"{int(real)}/{int(fake)} videos, {int(faces)} faces{star}"
+
+
+SAMPLE_NOTE = (
+    f"[a, b]: bootstrap 95% interval (AUC, BACC, EER; {BOOTSTRAP_RESAMPLES} stratified resamples of whole videos). "
+    f"n: real/fake videos and faces scored. * small sample: under {SMALL_SAMPLE_VIDEOS} videos in a class, "
+    "where one video more or less moves a score by several points; compare intervals, not values."
+)
 
 
 def roc_figure(curves: dict[str, list[tuple[str, np.ndarray, np.ndarray]]], level: str) -> bytes:
@@ -217,7 +248,7 @@ def build_report(
             on_progress(f"{infos[i].label} on {name}")
         evaluations[(i, name)] = evaluate_checkpoint(
             infos[i].card_path, cache, split=split, batch_size=batch_size, device=device, rule=rule,
-            threshold=threshold, dataset_name=name,
+            threshold=threshold, dataset_name=name, eval_root=out_dir / "eval",
         )
 
     switches = differing_switches(infos) if ablation else []
@@ -227,10 +258,18 @@ def build_report(
         for key in switches:
             record[key] = run.switches.get(key)
         for name in test_sets:
+            evaluation = evaluations.get((i, name))
+            m = evaluation.metrics[level] if evaluation else {}
             for metric in metrics:
-                evaluation = evaluations.get((i, name))
-                value = evaluation.metrics[level].get(metric) if evaluation else None
+                value = m.get(metric)
                 record[f"{name}:{metric}"] = float("nan") if value is None else float(value)
+                if metric in INTERVAL_METRICS:
+                    interval = (m.get("ci95") or {}).get(metric) or (None, None)
+                    record[f"{name}:{metric}:low"], record[f"{name}:{metric}:high"] = (float("nan") if v is None else float(v) for v in interval)
+            record[f"{name}:videos_real"] = m.get("n_videos_real")
+            record[f"{name}:videos_fake"] = m.get("n_videos_fake")
+            record[f"{name}:faces"] = evaluation.metrics.get("n_crops") if evaluation else None
+            record[f"{name}:small_sample"] = m.get("small_sample")
         records.append(record)
     table = pd.DataFrame(records)
     metric_columns = [f"{name}:{metric}" for name in test_sets for metric in metrics]
@@ -255,6 +294,46 @@ def build_report(
     return Report(out_dir, table, best, evaluations, files)
 
 
+REPORT_SCHEMA = "ddtool.report/1"
+
+
+def _number(value: Any) -> float | None:
+    return None if value is None or (isinstance(value, float) and not math.isfinite(value)) else float(value)
+
+
+def report_document(report: Report, level: str) -> dict[str, Any]:
+    """The report as one JSON-ready document (`report --json`): every cell with its interval and sample size."""
+    names = list(dict.fromkeys(c.rsplit(":", 1)[0] for c in report.best))
+    metrics = list(dict.fromkeys(c.rsplit(":", 1)[1] for c in report.best))
+    rows = []
+    for position, row in report.table.iterrows():
+        test_sets = {}
+        for name in names:
+            entry: dict[str, Any] = {}
+            for metric in metrics:
+                column = f"{name}:{metric}"
+                low, high = row.get(f"{column}:low"), row.get(f"{column}:high")
+                entry[metric] = {
+                    "value": _number(row[column]),
+                    "ci95": [_number(low), _number(high)] if metric in INTERVAL_METRICS else None,
+                    "best": position in report.best[column],
+                }
+            for key in ("videos_real", "videos_fake", "faces"):
+                value = row.get(f"{name}:{key}")
+                entry[key] = None if value is None or value != value else int(value)
+            entry["small_sample"] = bool(row.get(f"{name}:small_sample"))
+            test_sets[name] = entry
+        rows.append({"run": row["run"], "model": row["model"], "checkpoint": row["checkpoint"], "test_sets": test_sets})
+    return {
+        "schema": REPORT_SCHEMA,
+        "level": level,
+        "bootstrap": {"resamples": BOOTSTRAP_RESAMPLES, "confidence": 0.95, "unit": "video", "stratified": True},
+        "small_sample_videos": SMALL_SAMPLE_VIDEOS,
+        "rows": rows,
+        "files": [str(f) for f in report.files],
+    }
+
+
 def _notes(context: dict[str, Any]) -> list[str]:
     notes = []
     for (i, name), evaluation in context["evaluations"].items():
@@ -275,18 +354,21 @@ def _header_lines(context: dict[str, Any]) -> list[str]:
     return [
         f"{kind} evaluation, {context['level']}-level metrics in percent (video score = {context['rule']} of its face scores, "
         f"max over face tracks); BACC/ACC at threshold {context['threshold']}. Best per column in bold.",
+        SAMPLE_NOTE,
     ]
 
 
 def render_markdown(table: pd.DataFrame, best: dict[str, list[int]], metric_columns: list[str], context: dict[str, Any]) -> str:
     switches = context["switches"]
-    head = ["Run", *switches, *(f"{c.rsplit(':', 1)[0]} {METRIC_LABELS[c.rsplit(':', 1)[1]]}" for c in metric_columns)]
+    names = list(context["test_sets"])
+    head = ["Run", *switches, *(f"{c.rsplit(':', 1)[0]} {METRIC_LABELS[c.rsplit(':', 1)[1]]}" for c in metric_columns), *(f"{n} n" for n in names)]
     lines = ["# ddtool report", "", *_header_lines(context), "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for position, row in table.iterrows():
         cells = [str(row["run"]), *(str(row[s]) for s in switches)]
         for column in metric_columns:
-            text = _cell(row[column])
+            text = cell_text(row, column)
             cells.append(f"**{text}**" if position in best[column] else text)
+        cells += [sample_text(row, n) for n in names]
         lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     lines += ["", "![ROC curves](roc.png)", "", "## Test sets and notes", ""]
     lines += [f"- {note}" for note in _notes(context)]
@@ -307,14 +389,16 @@ def render_html(table: pd.DataFrame, best: dict[str, list[int]], metric_columns:
     names = list(context["test_sets"])
     metrics = context["metrics"]
     top = ["<tr><th rowspan=2>Run</th>" + "".join(f"<th rowspan=2>{esc(s)}</th>" for s in switches)]
-    top += [f"<th colspan={len(metrics)}>{esc(n)}</th>" for n in names]
-    sub = "<tr>" + "".join(f"<th>{METRIC_LABELS[m]}</th>" for _ in names for m in metrics) + "</tr>"
+    top += [f"<th colspan={len(metrics) + 1}>{esc(n)}</th>" for n in names]
+    sub = "<tr>" + "".join("".join(f"<th>{METRIC_LABELS[m]}</th>" for m in metrics) + "<th>n</th>" for _ in names) + "</tr>"
     body = []
     for position, row in table.iterrows():
         cells = [f"<td class=run>{esc(str(row['run']))}</td>", *(f"<td>{esc(str(row[s]))}</td>" for s in switches)]
-        for column in metric_columns:
-            cls = " class=best" if position in best[column] else ""
-            cells.append(f"<td{cls}>{_cell(row[column])}</td>")
+        for name in names:
+            for column in (c for c in metric_columns if c.rsplit(":", 1)[0] == name):
+                cls = " class=best" if position in best[column] else ""
+                cells.append(f"<td{cls}>{esc(cell_text(row, column))}</td>")
+            cells.append(f"<td>{esc(sample_text(row, name))}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
     image = base64.b64encode(png).decode("ascii")
     notes = "".join(f"<li>{esc(n)}</li>" for n in _notes(context))

@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from ddtool.errors import ConfigError, InputError
 from ddtool.explain.gradcam import normalise_per_image, overlay_heatmap
 from ddtool.io import write_bytes_atomic
+from ddtool.media.video import read_image
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 LABELS = {"fake": 1, "real": 0}
@@ -116,10 +117,10 @@ def load_faces(data: str | Path, label: str = "fake", limit: int | None = None, 
     for path in paths:
         if limit is not None and len(faces) >= limit:
             break
-        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-        if image is None:
-            raise InputError(f"{path} is not a readable image; remove it or rebuild the face cache")
-        faces.append(cv2.cvtColor(image, cv2.COLOR_BGR2RGB))
+        try:
+            faces.append(read_image(path))
+        except InputError as exc:
+            raise InputError(f"{exc} (remove it or rebuild the face cache)") from None
     if not faces:
         raise InputError(f"no {label} face images found in {data}")
     return faces
@@ -198,6 +199,8 @@ def run_afam(detectors: list, data: str | Path, counts: Sequence[int], out_dir: 
     counts = sorted(set(counts))
     if not counts:
         raise ConfigError("give at least one --afam N")
+    if counts[0] < 1:
+        raise ConfigError(f"--afam {counts[0]}: the number of faces to average must be at least 1 (the papers use 4, 8 and 16)")
     faces = load_faces(data, label=label, limit=max(counts), seed=seed)
     out_dir = Path(out_dir)
     written: list[str] = []

@@ -22,6 +22,7 @@ import numpy as np
 os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 
 from ddtool.errors import ConfigError, InputError
+from ddtool.media.native_stderr import captured_native_stderr
 
 # Gaps (in frames) up to this size are crossed with grab() instead of a seek.
 # A seek makes FFmpeg flush the decoder and decode forward from the previous
@@ -171,15 +172,27 @@ def to_rgb_uint8(image: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
-def _read_image(path: Path) -> np.ndarray:
+def read_image(path: str | os.PathLike) -> np.ndarray:
+    """An image file as RGB uint8; InputError when it is truncated or corrupt.
+
+    The decoder's own complaints (libjpeg's "Premature end of JPEG file",
+    written from C to fd 2) become part of that error instead of a stray
+    terminal line: a partly decoded image is grey where data is missing, and
+    scoring it would judge the damage, not the face.
+    """
+    path = Path(path)
     # imdecode on the bytes (not imread on the name) so the decision is made
     # on content, and non-ASCII paths work on every OS. ANYCOLOR|ANYDEPTH
     # keeps 16-bit depth for a correct down-conversion and applies EXIF rotation.
     data = np.fromfile(str(path), dtype=np.uint8)
-    image = cv2.imdecode(data, cv2.IMREAD_ANYCOLOR | cv2.IMREAD_ANYDEPTH)
-    if image is None or image.size == 0:
-        raise InputError(f"{path}: looks like an image but cannot be decoded (truncated or corrupt)")
+    with captured_native_stderr() as decoder:
+        image = cv2.imdecode(data, cv2.IMREAD_ANYCOLOR | cv2.IMREAD_ANYDEPTH)
+    said = "; ".join(dict.fromkeys(decoder.lines))
+    if image is None or image.size == 0 or said:
+        detail = f" (decoder: {said})" if said else ""
+        raise InputError(f"{path}: looks like an image but cannot be decoded whole: truncated or corrupt{detail}; re-copy the original file")
     return to_rgb_uint8(image)
+
 
 
 def _usable_fps(value: float) -> float:
@@ -212,7 +225,7 @@ def probe(path: str | os.PathLike) -> VideoInfo:
     path = Path(path)
     head = _check_file(path)
     if _sniff_image(head):
-        image = _read_image(path)
+        image = read_image(path)
         height, width = image.shape[:2]
         return VideoInfo(path, 1, 0.0, 0.0, width, height, is_image=True)
     if _looks_like_text(head):
@@ -302,7 +315,7 @@ class FrameReader:
             return
         self.skipped = [i for i in self.indices if i != 0]
         if self.indices[0] == 0:
-            yield Frame(0, 0.0, _read_image(self.path))
+            yield Frame(0, 0.0, read_image(self.path))
 
     def _video_frames(self) -> Iterator[Frame]:
         capture = _open_capture(self.path)
