@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
+import sys
 from enum import Enum
 from pathlib import Path
 
@@ -10,6 +13,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from ddtool.cli.app import app, console
 from ddtool.errors import NoFaceError
+
+
+EXTRACT_SCHEMA = "ddtool.extract/1"
 
 
 class LayoutChoice(str, Enum):
@@ -61,10 +67,11 @@ def extract(
     workers: int = typer.Option(1, min=1, help="Parallel processes (each builds its own detector)."),
     shard: str | None = typer.Option(None, help="I/N: process only shard I (0-based) of N, for job arrays."),
     retry_failed: bool = typer.Option(False, "--retry-failed", help="Try again the videos an earlier run failed on."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as one JSON document on stdout."),
 ) -> None:
     """Detect and crop faces of a dataset into a resumable face cache with manifest.csv."""
     if merge:
-        _merge(sources, out)
+        _merge(sources, out, as_json)
         return
     if len(sources) != 1:
         raise typer.BadParameter("give one dataset folder or CSV list (several paths only with --merge)")
@@ -87,6 +94,8 @@ def extract(
             source, out, layout=layout.value, compression=compression.value, options=options, workers=workers,
             shard=parse_shard(shard) if shard else None, retry_failed=retry_failed, on_video_done=show,
         )
+    if as_json:
+        _print_json({"schema": EXTRACT_SCHEMA, **_plain(summary), "manifest": str(summary.manifest_path)})
     console.print(
         f"{summary.n_crops} face crops from {summary.n_videos_with_faces} of {summary.n_items} videos "
         f"({summary.n_skipped} already done) -> {summary.manifest_path}"
@@ -101,10 +110,22 @@ def extract(
         raise NoFaceError(f"nothing could be extracted: all {summary.n_items} videos failed; see {summary.errors_path}")
 
 
-def _merge(shards: list[Path], out: Path) -> None:
+def _plain(summary) -> dict:
+    fields = dataclasses.asdict(summary) if dataclasses.is_dataclass(summary) else dict(vars(summary))
+    return {k: (str(v) if isinstance(v, Path) else v) for k, v in fields.items()}
+
+
+def _print_json(document: dict) -> None:
+    sys.stdout.write(json.dumps(document, indent=2, default=str) + "\n")
+    sys.stdout.flush()
+
+
+def _merge(shards: list[Path], out: Path, as_json: bool = False) -> None:
     from ddtool.data.extract import merge_caches
 
     summary = merge_caches(shards, out)
+    if as_json:
+        _print_json({"schema": EXTRACT_SCHEMA, "merged": True, "cache": str(out), **_plain(summary)})
     console.print(
         f"merged {summary.n_shards} shards: {summary.n_crops} face crops from {summary.n_videos} videos, "
         f"{summary.n_failed} failures -> {summary.cache}"
