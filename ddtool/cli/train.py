@@ -70,6 +70,8 @@ def train(
         synth_repeats=synth_repeats,
     )
     result = run_training(resolved)
+    if not result.is_main:
+        return  # torchrun: rank 0 prints the summary, the other ranks have none
     console.print(
         f"best epoch {result.best_epoch}: val AUC {result.best_val_auc:.4f}; checkpoint {result.best_checkpoint}; run folder {result.run_dir}",
         highlight=False,

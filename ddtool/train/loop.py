@@ -83,6 +83,8 @@ class RunResult:
     best_val_auc: float
     history: list[dict]
     config: TrainConfig
+    # False in torchrun's other ranks: only rank 0 validates, so only it has results to report
+    is_main: bool = True
 
 
 # --------------------------------------------------------------------------- setup
@@ -727,4 +729,4 @@ def train(config: TrainConfig, on_epoch_end: EpochCallback | None = None) -> Run
         if dist_info.enabled:
             torch.distributed.barrier()
 
-    return RunResult(run_dir, best_card, last_card, best_epoch, best_auc, history, config)
+    return RunResult(run_dir, best_card, last_card, best_epoch, best_auc, history, config, is_main=dist_info.is_main)
