@@ -118,9 +118,9 @@ def test_wrong_sha256_and_missing_fields_are_reported(weights_dir, capsys):
 
 def test_weights_check_passes_on_good_cards_and_table_lists_them(weights_dir, capsys):
     ship_tiny(weights_dir, "good", **complete_fields(0.875, default=True, params=1234))
-    code, _, stderr = run_cli(["weights", "--check"], capsys)
+    code, stdout, stderr = run_cli(["weights", "--check"], capsys)
     assert code == 0, stderr
-    assert "good" in stderr and "87.5" in stderr and "1,234" in stderr and "good *" in stderr
+    assert "good" in stdout and "87.5" in stdout and "1,234" in stdout and "good *" in stdout
     code, stdout, _ = run_cli(["weights", "--json", "--check"], capsys)
     (entry,) = json.loads(stdout)
     assert code == 0 and entry["training_data"]["summary"].startswith("12 synthetic squares") and entry["problems"] == []

@@ -23,13 +23,13 @@ def _value(m: dict, key: str) -> str:
     if m.get(key) is None:
         return "-"
     interval = (m.get("ci95") or {}).get(key)
-    return f"{m[key]:.4f}" + (f" [{interval[0]:.3f}, {interval[1]:.3f}]" if interval else "")
+    return f"{m[key]:.4f}" + (f" [{interval[0]:.3f}, {interval[1]:.3f}]" if interval else (" [–]" if key in (m.get("ci95") or {}) else ""))
 
 
 def metrics_table(metrics: dict, title: str) -> Table:
     """Metrics down, levels across: stays readable in an 80-column terminal."""
     frame, video = metrics["frame"], metrics["video"]
-    table = Table("metric", "frame", "video", title=title, caption="[a, b]: bootstrap 95% interval, resampling videos")
+    table = Table("metric", "frame", "video", title=title, caption=escape("[a, b]: bootstrap 95% interval, resampling videos (none under 2 videos a class)"))
     table.add_row("n (real/fake)", *(f"{m['n']} ({m['n_real']}/{m['n_fake']})" for m in (frame, video)))
     for key, label in SHOWN:
         table.add_row(label, *(_value(m, key) for m in (frame, video)))

@@ -43,7 +43,7 @@ def report_command(
         sys.stdout.write(json.dumps(report_document(report, level), indent=2, default=str) + "\n")
     else:
         headers = [f"{c.rsplit(':', 1)[0]} {METRIC_LABELS[c.rsplit(':', 1)[1]]}" for c in report.best] + [f"{n} n" for n in names]
-        table = Table("run", *headers, title=f"{level}-level, %", caption=SAMPLE_NOTE)
+        table = Table("run", *headers, title=f"{level}-level, %", caption=escape(SAMPLE_NOTE))
         for position, row in report.table.iterrows():
             cells = []
             for column, best_rows in report.best.items():

@@ -8,7 +8,7 @@ import sys
 import typer
 from rich.table import Table
 
-from ddtool.cli.app import app, console, error
+from ddtool.cli.app import app, console, error, out
 from ddtool.errors import CheckpointError
 
 # card fields worth a machine reader's time; the whole card is one `cat` away
@@ -52,8 +52,8 @@ def weights(
             name = entry["name"] + (" [bold]*[/]" if entry.get("default") else "")
             table.add_row(name, str(entry.get("model", "?")), f"{params:,}" if isinstance(params, int) else "-",
                           _trained_on(entry), _auc(entry), _sha_cell(entry))
-        console.print(table)
-        console.print(
+        out.print(table)  # the result: stdout, full width in a pipe
+        out.print(
             "* scan's default · real/fake: training crops · AUC: offline test split, %\n"
             "training data, commands and metrics in full: `ddtool weights --json`",
             highlight=False,

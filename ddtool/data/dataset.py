@@ -115,7 +115,9 @@ def _split_videos(frame: pd.DataFrame, val_fraction: float, seed: int) -> tuple[
     return frame[~is_val], frame[is_val]
 
 
-def split_train_val(frame: pd.DataFrame, val_fraction: float = 0.2, seed: int = 7, holdout_method: str | None = None) -> SplitResult:
+def split_train_val(
+    frame: pd.DataFrame, val_fraction: float = 0.2, seed: int = 7, holdout_method: str | None = None, synth: bool = False
+) -> SplitResult:
     """Choose training and validation rows; test rows are never used.
 
     If the manifest's split column has val rows, it is the protocol (train rows
@@ -138,6 +140,8 @@ def split_train_val(frame: pd.DataFrame, val_fraction: float = 0.2, seed: int = 
         source = "video-random"
     for name, part in (("training", train), ("validation", val)):
         present = set(part["label"].unique())
+        if synth and 0 in present:
+            continue  # --synth forges the fakes from the reals (SBI): a real-only split is enough
         if present != {0, 1}:
             lacking = "real" if 0 not in present else "fake"
             raise InputError(f"the {name} rows have no {lacking} crops; a detector needs both classes to train and be selected")

@@ -44,6 +44,7 @@ from ddtool.train.checkpoint import card_path_for, load_checkpoint, read_card, s
 
 PREDICTION_COLUMNS = ("crop_path", "video_id", "label", "domain", "method", "track_id", "frame_index", "timestamp", "score")
 RUN_CHECKPOINT = "best"
+GENERIC_FOLDER_NAMES = {"cache", "faces", "data", "crops", "dataset"}
 
 
 @dataclass
@@ -95,7 +96,11 @@ def training_data_label(card: dict[str, Any]) -> str:
     if isinstance(data, (list, tuple)):
         return "+".join(Path(str(d)).name for d in data)
     text = str(data)
-    return Path(text).name if ("/" in text or "\\" in text) else text
+    if "/" not in text and "\\" not in text:
+        return text
+    path = Path(text)
+    # "cache" alone says nothing: keep the folder that names it (runs/x/cache -> x/cache)
+    return f"{path.parent.name}/{path.name}" if path.name.lower() in GENERIC_FOLDER_NAMES and path.parent.name else path.name
 
 
 CACHE_ENV = "DDTOOL_CACHE"

@@ -163,6 +163,7 @@ INTERVAL_METRICS = ("auc", "bacc", "eer")
 # Fewer videos than this in either class and a score says little on its own:
 # one video more or less moves AUC by several points. Reports flag such cells.
 SMALL_SAMPLE_VIDEOS = 30
+MIN_UNITS_FOR_INTERVAL = 2  # per class; below it no interval is given
 
 
 def _auc_bacc_eer(y: np.ndarray, s: np.ndarray, threshold: float) -> tuple[float, float, float]:
@@ -190,7 +191,7 @@ def bootstrap_intervals(
     one group (a video) with all of its rows: the faces of one video are not
     independent draws, and resampling them one by one would give intervals far
     narrower than the evidence supports. With one class only every interval
-    is None (the metrics are undefined). Seeded, so a report is reproducible.
+    is None (the metrics are undefined), as with fewer than 2 units in a class. Seeded, so a report is reproducible.
     """
     y, s = _validate(labels, scores)
     undefined = {name: None for name in INTERVAL_METRICS}
@@ -205,8 +206,8 @@ def bootstrap_intervals(
             rows = np.flatnonzero(y == c)
             _, inverse = np.unique(keys[rows], return_inverse=True)
             units_by_class.append([rows[inverse == g] for g in range(inverse.max() + 1)] if rows.size else [])
-    if not units_by_class[0] or not units_by_class[1]:
-        return undefined
+    if min(len(units_by_class[0]), len(units_by_class[1])) < MIN_UNITS_FOR_INTERVAL:
+        return undefined  # one unit a class resamples to itself: a zero-width "interval" would claim certainty
     rng = np.random.default_rng(seed)
     draws = np.empty((resamples, len(INTERVAL_METRICS)))
     for r in range(resamples):

@@ -153,9 +153,11 @@ def cell_text(row: pd.Series, column: str) -> str:
     """A metric in percent with its bootstrap 95% interval when it has one: `91.20 [85.1, 97.0]`."""
     text = _cell(row[column])
     low, high = row.get(f"{column}:low"), row.get(f"{column}:high")
-    if text != "–" and low is not None and high is not None and math.isfinite(low) and math.isfinite(high):
-        text += f" [{100 * low:.1f}, {100 * high:.1f}]"
-    return text
+    if text == "–" or low is None:
+        return text
+    if math.isfinite(low) and math.isfinite(high):
+        return text + f" [{100 * low:.1f}, {100 * high:.1f}]"
+    return text + " [–]"
 
 
 def sample_text(row: pd.Series, name: str) -> str:
@@ -168,7 +170,8 @@ def sample_text(row: pd.Series, name: str) -> str:
 
 
 SAMPLE_NOTE = (
-    f"[a, b]: bootstrap 95% interval (AUC, BACC, EER; {BOOTSTRAP_RESAMPLES} stratified resamples of whole videos). "
+    f"[a, b]: bootstrap 95% interval (AUC, BACC, EER; {BOOTSTRAP_RESAMPLES} stratified resamples of whole videos; "
+    "[–]: under 2 videos in a class, no interval can be estimated). "
     f"n: real/fake videos and faces scored. * small sample: under {SMALL_SAMPLE_VIDEOS} videos in a class, "
     "where one video more or less moves a score by several points; compare intervals, not values."
 )

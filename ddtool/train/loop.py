@@ -592,7 +592,7 @@ def train(config: TrainConfig, on_epoch_end: EpochCallback | None = None) -> Run
     # ---- data
     inputs_file = None
     if input_spec.input_kind == "image":
-        split = split_train_val(read_manifest(config.data), config.val_fraction, config.seed, config.holdout_method)
+        split = split_train_val(read_manifest(config.data), config.val_fraction, config.seed, config.holdout_method, synth=bool(config.synth))
         train_set, val_set = _image_datasets(config, input_spec, split)
     else:
         split, train_set, val_set = _array_datasets(config, input_spec)
