@@ -36,10 +36,11 @@ DDTOOL ?= $(BIN)/ddtool
 train-demo: install
 	rm -rf $(TRAIN_DEMO)
 	$(BIN)/python examples/train_demo_list.py $(TRAIN_DEMO)/faces.csv
-	$(DDTOOL) extract $(TRAIN_DEMO)/faces.csv --out $(TRAIN_DEMO)/cache --frames 8 --size 128 --margin 0.3
-	$(DDTOOL) train --model ldfnet --data $(TRAIN_DEMO)/cache --synth self_blend,face_swap --synth-repeats 16 \
+	$(DDTOOL) extract $(TRAIN_DEMO)/faces.csv --out $(TRAIN_DEMO)/demo-cache --frames 8 --size 128 --margin 0.3
+	$(DDTOOL) train --model ldfnet --data $(TRAIN_DEMO)/demo-cache --synth self_blend,face_swap --synth-repeats 16 \
 		--augment hflip,rotate10 --epochs 2 --batch 16 --size 96 --seed 7 --device cpu --out $(TRAIN_DEMO)/run
-	$(DDTOOL) report --runs $(TRAIN_DEMO)/run --cross $(TRAIN_DEMO)/cache --split val --out $(TRAIN_DEMO)/report
+	$(DDTOOL) eval --run $(TRAIN_DEMO)/run --data $(TRAIN_DEMO)/demo-cache --split val --device cpu
+	$(DDTOOL) report --runs $(TRAIN_DEMO)/run --cross $(TRAIN_DEMO)/demo-cache --split val --out $(TRAIN_DEMO)/report
 	@echo "report: $(TRAIN_DEMO)/report/report.html"
 
 test: install

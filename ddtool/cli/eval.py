@@ -41,10 +41,10 @@ def small_sample_warning(m: dict) -> str | None:
     video = m["video"]
     if not video.get("small_sample"):
         return None
-    return (
-        f"small sample: {video['n_videos_real']} real and {video['n_videos_fake']} fake videos; one video more or less "
-        "moves these figures a lot, read the intervals, not the point values"
-    )
+    counts = f"small sample: {video['n_videos_real']} real and {video['n_videos_fake']} fake videos"
+    if min(video["n_videos_real"], video["n_videos_fake"]) < 2:
+        return f"{counts}, too few for any interval: these figures show the pipeline ran, not how well the model detects"
+    return f"{counts}; one video more or less moves these figures a lot, read the intervals, not the point values"
 
 
 @app.command("eval")
