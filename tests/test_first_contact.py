@@ -319,3 +319,14 @@ def test_train_demo_list_names_media_that_exist(tmp_path):
     assert list(rows.columns) == ["path", "label", "method", "split"]
     assert all(Path(p).is_file() for p in rows["path"])
     assert set(rows.loc[rows["split"] == "train", "label"]) == {"real"} and set(rows.loc[rows["split"] == "val", "label"]) == {"real", "fake"}
+
+
+def test_only_c_level_writes_are_captured():
+    import os
+
+    from ddtool.media.native_stderr import captured_native_stderr
+
+    with captured_native_stderr() as captured:
+        os.write(2, b"Premature end of JPEG file\n")
+        sys.stderr.write("progress line from python\n")
+    assert captured.lines == ["Premature end of JPEG file"]

@@ -40,14 +40,24 @@ def captured_native_stderr() -> Iterator[Captured]:
         yield captured
         return
     with _lock, tempfile.TemporaryFile(mode="w+b") as sink:
+        python_stderr = sys.stderr
         try:
-            sys.stderr.flush()
-        except (AttributeError, ValueError):
-            pass
+            python_stderr.flush()
+            on_fd2 = python_stderr.fileno() == 2
+        except (AttributeError, ValueError, OSError):
+            on_fd2 = False
+        # Python-level writes in the window (rich's progress thread) keep going to
+        # the real stderr through a copy of it; only C code writing to fd 2 is caught.
+        bypass = os.fdopen(os.dup(saved), "w", encoding=getattr(python_stderr, "encoding", None) or "utf-8", errors="replace") if on_fd2 else None
         os.dup2(sink.fileno(), 2)
+        if bypass is not None:
+            sys.stderr = bypass
         try:
             yield captured
         finally:
+            if bypass is not None:
+                sys.stderr = python_stderr
+                bypass.close()
             os.dup2(saved, 2)
             os.close(saved)
             sink.seek(0)
