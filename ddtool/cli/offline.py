@@ -74,7 +74,7 @@ def offline_faces(
 def offline_forge(
     faces: Path = typer.Option(..., "--faces", help="Folder made by `ddtool offline faces`."),
     out_dir: Path = typer.Option(..., "--out", help="Face cache to write (crops/, manifest.csv; `ddtool train --data`)."),
-    methods: str = typer.Option(",".join(METHODS), help=f"Comma-separated forgery methods: {', '.join(METHODS)}."),
+    methods: str = typer.Option(",".join(METHODS), show_default="all of them", help=f"Comma-separated forgery methods: {', '.join(METHODS)}."),
     strengths: str = typer.Option("0.3,0.6,0.9", help="Comma-separated strengths in [0, 1]."),
     per_face: int = typer.Option(1, "--per-face", help="Forgeries per face, method and strength."),
     seed: int = typer.Option(7, help="Seed of every forgery (with face, method, strength, k)."),
