@@ -94,7 +94,7 @@ def test_bad_cards_are_one_line_errors(saved, card, message):
 
 
 def test_missing_and_corrupt_cards(tmp_path):
-    with pytest.raises(CheckpointError, match="not found"):
+    with pytest.raises(CheckpointError, match="neither the weights file nor its card"):
         load_checkpoint(tmp_path / "nothing.safetensors")
     (tmp_path / "x.json").write_text("{not json")
     with pytest.raises(CheckpointError, match="not valid JSON"):
