@@ -309,7 +309,7 @@ def test_synth_trains_on_a_real_only_training_split():
     })
     with pytest.raises(InputError, match="training rows have no fake"):
         split_train_val(frame)
-    split = split_train_val(frame, synth=True)
+    split = split_train_val(frame, need_fakes=False)
     assert set(split.train["label"]) == {0} and set(split.val["label"]) == {0, 1}
 
 
