@@ -40,7 +40,7 @@ def train(
         None, "--augment", help="Comma list from hflip, rotate10, zoom, jpeg, downscale, compress, colour \\[default: the paper's hflip,rotate10]."
     ),
     pretrained: Optional[bool] = typer.Option(
-        None, "--pretrained/--no-pretrained", help="Start from ImageNet weights where the model has them (efficientnet_lite*) \\[default: on]."
+        None, "--pretrained/--no-pretrained", help="Start from ImageNet weights where the model has them (the efficientnet_lite models) \\[default: on]."
     ),
     keep_epochs: Optional[bool] = typer.Option(None, "--keep-epochs", help="Also keep every epoch's checkpoint as epoch_NNN.json (to choose on outside data)."),
 ) -> None:
