@@ -8,6 +8,7 @@ imported only when a dlib detector is created.
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
@@ -20,6 +21,9 @@ from ddtool.errors import ConfigError, InputError
 from ddtool.media.video import Frame, read_frames
 
 DETECTORS = ("hog", "cnn", "yunet", "blazeface", "blazeface-front", "mtcnn")
+# What `scan` and `explain` use unless told otherwise, chosen by measurement
+# (docs/media.md "Choosing the default"); `extract` keeps "hog", the papers' protocol.
+DEFAULT_SCAN_DETECTOR = "blazeface"
 
 # Boxes of the same identity in consecutive sampled frames overlap at least
 # this much (IoU); see docs/media.md "Tracking".
@@ -533,17 +537,28 @@ class FaceExtractor:
         """Face crops from the frames at `indices` of a video or image (empty list if no face)."""
         return self.extract_frames(read_frames(path, indices))
 
-    def extract_frames(self, frames: Iterable[Frame]) -> list[FaceCrop]:
-        """Face crops from frames the caller already decoded, in frame order."""
+    def extract_frames(self, frames: Iterable[Frame], timings: dict[str, float] | None = None) -> list[FaceCrop]:
+        """Face crops from frames the caller already decoded, in frame order.
+
+        `timings`, when given, gets the seconds spent in "detect" (detector
+        and tracker) and "crop" added to it (for scan's timing split).
+        """
         tracker = IoUTracker(self.iou_threshold)
         crops: list[FaceCrop] = []
+        spent = {"detect": 0.0, "crop": 0.0}
         for frame in frames:
+            tick = time.perf_counter()
             boxes = self.detector.detect(frame.image)
-            if not boxes:
-                continue
-            if not self.all_faces:
+            if not self.all_faces and boxes:
                 boxes = [max(boxes, key=lambda b: b.area)]
-            for box, track_id in zip(boxes, tracker.assign(boxes)):
+            ids = tracker.assign(boxes)
+            spent["detect"] += time.perf_counter() - tick
+            tick = time.perf_counter()
+            for box, track_id in zip(boxes, ids):
                 image = crop_face(frame.image, box, margin=self.margin, size=self.size, border=self.border)
                 crops.append(FaceCrop(frame.index, frame.timestamp, box, track_id, image))
+            spent["crop"] += time.perf_counter() - tick
+        if timings is not None:
+            for key, value in spent.items():
+                timings[key] = timings.get(key, 0.0) + value
         return crops

@@ -22,6 +22,7 @@ import numpy as np
 
 from ddtool.errors import ConfigError, DDToolError, InputError
 from ddtool.evaluate.aggregate import RULES, aggregate, check_rule, suspicious_segments
+from ddtool.media.faces import DEFAULT_SCAN_DETECTOR
 from ddtool.scan.detector import Detector, load_detector
 
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".3gp", ".ts", ".mts"}
@@ -39,7 +40,8 @@ class ScanOptions:
     weights: str | Path | None = None
     untrained: bool = False
     frames: int = 32
-    detector: str = "hog"
+    detector: str = DEFAULT_SCAN_DETECTOR
+    detector_model: str | Path | None = None  # replaces the face detector's shipped/default model file
     all_faces: bool = False
     threshold: float = 0.5
     device: str = "cpu"
@@ -205,7 +207,7 @@ def scan_path(
 def make_extractor(options: ScanOptions, detector: Detector):
     from ddtool.media.faces import FaceExtractor, create_detector
 
-    face_detector = create_detector(options.detector)
+    face_detector = create_detector(options.detector, model_path=options.detector_model)
     margin = detector.crop_margin if options.margin is None else options.margin
     return FaceExtractor(face_detector, size=max(detector.input_hw), margin=margin, all_faces=options.all_faces)
 
@@ -241,7 +243,7 @@ def _scan_into(result: ScanResult, path: Path, options: ScanOptions, detector: D
     indices = [0] if info.is_image else sample_indices(info.frame_count, frames=options.frames)
     result.frames_sampled = len(indices)
     progress.start_file(path, len(indices))
-    timings = {"probe": time.perf_counter() - started, "decode": 0.0, "detect": 0.0, "model": 0.0}
+    timings = {"probe": time.perf_counter() - started, "decode": 0.0, "detect": 0.0, "crop": 0.0, "model": 0.0}
 
     decoded = 0
 
@@ -260,9 +262,7 @@ def _scan_into(result: ScanResult, path: Path, options: ScanOptions, detector: D
             progress.advance(1)
             yield frame
 
-    tick = time.perf_counter()
-    face_crops = extractor.extract_frames(timed_frames())
-    timings["detect"] = time.perf_counter() - tick - timings["decode"]
+    face_crops = extractor.extract_frames(timed_frames(), timings)
     tick = time.perf_counter()
     scores = detector.fake_probability([c.image for c in face_crops], batch=options.batch)
     timings["model"] = time.perf_counter() - tick
