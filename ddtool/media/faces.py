@@ -20,7 +20,7 @@ import numpy as np
 from ddtool.errors import ConfigError, InputError
 from ddtool.media.video import Frame, read_frames
 
-DETECTORS = ("hog", "cnn", "yunet", "blazeface", "blazeface-front", "mtcnn")
+DETECTORS = ("hog", "cnn", "yunet", "blazeface", "blazeface-back", "blazeface-front", "mtcnn")
 # What `scan` and `explain` use unless told otherwise, chosen by measurement
 # (docs/media.md "Choosing the default"); `extract` keeps "hog", the papers' protocol.
 DEFAULT_SCAN_DETECTOR = "blazeface"
@@ -274,12 +274,30 @@ def _load_net(kind: str, path: str):
 
     make = {
         "blazeface-front": lambda: face_nets.BlazeFaceNet(back=False),
-        "blazeface": lambda: face_nets.BlazeFaceNet(back=True),
+        "blazeface-back": lambda: face_nets.BlazeFaceNet(back=True),
         "pnet": face_nets.PNet,
         "rnet": face_nets.RNet,
         "onet": face_nets.ONet,
     }[kind]
+    _check_card_sha256(Path(path))
     return face_nets.load_state(Path(path), make(), f"{kind} face detector")
+
+
+def _check_card_sha256(path: Path) -> None:
+    """A shipped weights file has a card NAME.json beside it: its sha256 must match (a changed file is refused)."""
+    import json
+
+    from ddtool.io import sha256_file
+
+    card = path.with_suffix(".json")
+    if not (path.is_file() and card.is_file()):
+        return
+    try:
+        expected = json.loads(card.read_text(encoding="utf-8")).get("sha256")
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError):
+        raise ConfigError(f"{card}: the card beside {path.name} is not readable JSON; restore it from the repository") from None
+    if expected and sha256_file(path) != expected:
+        raise ConfigError(f"{path}: sha256 does not match {card.name} (file changed or corrupt); restore it from the repository")
 
 
 class BlazeFaceDetector(FaceDetector):
@@ -293,7 +311,7 @@ class BlazeFaceDetector(FaceDetector):
     fill much of the picture (selfies).
     """
 
-    name = "blazeface"
+    name = "blazeface-back"
     landmark_names = ("right_eye", "left_eye", "nose", "mouth", "right_ear", "left_ear")
 
     def __init__(self, model_path: str | os.PathLike | None = None, front: bool = False, min_score: float | None = None):
@@ -301,7 +319,7 @@ class BlazeFaceDetector(FaceDetector):
         super().__init__(max_side=None, min_score=(0.75 if front else 0.65) if min_score is None else min_score)
         from ddtool.media.face_nets import blazeface_anchors
 
-        self.name = "blazeface-front" if front else "blazeface"
+        self.name = "blazeface-front" if front else "blazeface-back"
         default = face_detector_weights_dir() / ("blazeface_front.safetensors" if front else "blazeface_back.safetensors")
         self.model_path = Path(model_path) if model_path else default
         self.net = _load_net(self.name, str(self.model_path))
@@ -331,6 +349,34 @@ class BlazeFaceDetector(FaceDetector):
             box = Box(float(values[0]), float(values[1]), float(values[2]), float(values[3]), score, points)
             boxes.append(box.mapped(back_x, back_y))
         return boxes
+
+
+class BlazeFaceCascade(FaceDetector):
+    """The "blazeface" detector: the back model, and the front model on frames where the back one finds nothing.
+
+    The back model misses some faces that fill the whole picture (tight face
+    crops such as dataset crops); the front model is made for those and costs
+    about a quarter as much, so it runs only when needed. `model_path`: a
+    folder holding blazeface_back.safetensors and blazeface_front.safetensors.
+    """
+
+    name = "blazeface"
+    landmark_names = BlazeFaceDetector.landmark_names
+
+    def __init__(self, model_path: str | os.PathLike | None = None, min_score: float | None = None):
+        super().__init__(max_side=None, min_score=0.0)
+        folder = Path(model_path) if model_path else face_detector_weights_dir()
+        if not folder.is_dir():
+            raise ConfigError(
+                f"BlazeFace model folder not found: {folder}; pass a folder holding blazeface_back.safetensors "
+                "and blazeface_front.safetensors (or use --detector blazeface-back with one file)"
+            )
+        self.model_path = folder
+        self.back = BlazeFaceDetector(folder / "blazeface_back.safetensors", front=False, min_score=min_score)
+        self.front = BlazeFaceDetector(folder / "blazeface_front.safetensors", front=True, min_score=min_score)
+
+    def detect(self, rgb: np.ndarray) -> list[Box]:
+        return self.back.detect(rgb) or self.front.detect(rgb)
 
 
 class MtcnnDetector(FaceDetector):
@@ -379,15 +425,16 @@ def create_detector(
     """A face detector by name (see DETECTORS and docs/media.md "Face detectors").
 
     "hog" (default, the papers' protocol), "cnn" (dlib MMOD), "yunet" (needs
-    `model_path`), "blazeface" (256 px back model), "blazeface-front" (128 px),
-    "mtcnn". `model_path` replaces the shipped/default model file (a folder
-    for mtcnn). `max_side`: hog/cnn/yunet/mtcnn run on the frame downscaled
+    `model_path`), "blazeface-back" (256 px model), "blazeface-front" (128 px),
+    "blazeface" (back, then front where back finds nothing), "mtcnn".
+    `model_path` replaces the shipped/default model file (a folder for
+    blazeface and mtcnn). `max_side`: hog/cnn/yunet/mtcnn run on the frame downscaled
     to this longer side (None = full resolution); BlazeFace always letterboxes
     to its own input size. `upsample`: dlib's pyramid upsampling (hog/cnn);
     1 finds faces down to about 40 px in the detection image. `min_score`:
     drop detections scoring below it (default: 0.0 for hog/cnn, which is
     face_recognition's threshold; 0.6 for yunet, OpenCV's sample default;
-    0.65/0.75 for blazeface/blazeface-front, MediaPipe's; 0.7 for mtcnn, its
+    0.65/0.75 for the back/front BlazeFace models, MediaPipe's; 0.7 for mtcnn, its
     O-Net threshold).
     """
     score = {} if min_score is None else {"min_score": min_score}
@@ -400,7 +447,9 @@ def create_detector(
         return CnnDetector(model_path, max_side=max_side, upsample=upsample, **score)
     if key == "yunet":
         return YuNetDetector(model_path, max_side=max_side, **score)
-    if key in ("blazeface", "blazeface-front"):
+    if key == "blazeface":
+        return BlazeFaceCascade(model_path, min_score=min_score)
+    if key in ("blazeface-back", "blazeface-front"):
         return BlazeFaceDetector(model_path, front=key == "blazeface-front", min_score=min_score)
     if key == "mtcnn":
         return MtcnnDetector(model_path, max_side=max_side, **score)
