@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Iterator
 
 import cv2
 import numpy as np
@@ -587,27 +587,29 @@ class FaceExtractor:
         return self.extract_frames(read_frames(path, indices))
 
     def extract_frames(self, frames: Iterable[Frame], timings: dict[str, float] | None = None) -> list[FaceCrop]:
-        """Face crops from frames the caller already decoded, in frame order.
+        """Face crops from frames the caller already decoded, in frame order."""
+        return [crop for crops in self.iter_frames(frames, timings) for crop in crops]
+
+    def iter_frames(self, frames: Iterable[Frame], timings: dict[str, float] | None = None) -> Iterator[list[FaceCrop]]:
+        """Each frame's face crops (maybe none) as soon as that frame is done; the tracker runs incrementally.
 
         `timings`, when given, gets the seconds spent in "detect" (detector
         and tracker) and "crop" added to it (for scan's timing split).
         """
         tracker = IoUTracker(self.iou_threshold)
-        crops: list[FaceCrop] = []
-        spent = {"detect": 0.0, "crop": 0.0}
+        timings = {} if timings is None else timings
         for frame in frames:
             tick = time.perf_counter()
             boxes = self.detector.detect(frame.image)
             if not self.all_faces and boxes:
                 boxes = [max(boxes, key=lambda b: b.area)]
             ids = tracker.assign(boxes)
-            spent["detect"] += time.perf_counter() - tick
+            timings["detect"] = timings.get("detect", 0.0) + time.perf_counter() - tick
             tick = time.perf_counter()
-            for box, track_id in zip(boxes, ids):
-                image = crop_face(frame.image, box, margin=self.margin, size=self.size, border=self.border)
-                crops.append(FaceCrop(frame.index, frame.timestamp, box, track_id, image))
-            spent["crop"] += time.perf_counter() - tick
-        if timings is not None:
-            for key, value in spent.items():
-                timings[key] = timings.get(key, 0.0) + value
-        return crops
+            crops = [
+                FaceCrop(frame.index, frame.timestamp, box, track_id,
+                         crop_face(frame.image, box, margin=self.margin, size=self.size, border=self.border))
+                for box, track_id in zip(boxes, ids)
+            ]
+            timings["crop"] = timings.get("crop", 0.0) + time.perf_counter() - tick
+            yield crops

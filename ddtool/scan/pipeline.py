@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Protocol
@@ -30,6 +31,9 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 MEDIA_SUFFIXES = VIDEO_SUFFIXES | IMAGE_SUFFIXES
 # Crops kept per input for the report's "most / least suspicious" galleries.
 EVIDENCE_CROPS = 4
+# Faces per hand-over to the scorer thread: small enough that scoring starts
+# while frames are still being detected, large enough to batch well.
+SCORE_CHUNK = 8
 
 FAKE, REAL, INCONCLUSIVE, ERROR = "fake", "real", "inconclusive", "error"
 
@@ -228,7 +232,7 @@ def scan_file(path: Path, options: ScanOptions, detector: Detector, extractor=No
 
 
 def _scan_into(result: ScanResult, path: Path, options: ScanOptions, detector: Detector, extractor, progress: ScanProgress) -> None:
-    from ddtool.media.video import probe, read_frames, sample_indices
+    from ddtool.media.video import prefetch, probe, read_frames, sample_indices
 
     started = time.perf_counter()
     info = probe(path)
@@ -248,9 +252,7 @@ def _scan_into(result: ScanResult, path: Path, options: ScanOptions, detector: D
     decoded = 0
 
     def timed_frames():
-        # The extractor pulls frames one by one (its tracker needs the whole
-        # sequence), so decode time is measured here, inside the iteration.
-        nonlocal decoded
+        # Runs in the reader thread (prefetch): decode time is its own.
         reader = iter(read_frames(path, indices))
         while True:
             tick = time.perf_counter()
@@ -258,14 +260,36 @@ def _scan_into(result: ScanResult, path: Path, options: ScanOptions, detector: D
             timings["decode"] += time.perf_counter() - tick
             if frame is None:
                 return
+            yield frame
+
+    def counted(frames):
+        nonlocal decoded
+        for frame in frames:
             decoded += 1
             progress.advance(1)
             yield frame
 
-    face_crops = extractor.extract_frames(timed_frames(), timings)
-    tick = time.perf_counter()
-    scores = detector.fake_probability([c.image for c in face_crops], batch=options.batch)
-    timings["model"] = time.perf_counter() - tick
+    def score(batch: list) -> np.ndarray:
+        tick = time.perf_counter()
+        scores = detector.fake_probability([c.image for c in batch], batch=options.batch)
+        timings["model"] += time.perf_counter() - tick
+        return scores
+
+    # Three stages overlap: a thread decodes ahead, this thread detects and
+    # crops frame by frame, and a scorer thread scores faces in chunks; the
+    # timings are each stage's own, so their sum can exceed the total.
+    face_crops, waiting, pending = [], [], []
+    chunk = min(options.batch, SCORE_CHUNK)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ddtool-scorer") as scorer:
+        for frame_crops in extractor.iter_frames(counted(prefetch(timed_frames())), timings):
+            face_crops += frame_crops
+            waiting += frame_crops
+            if len(waiting) >= chunk:
+                pending.append(scorer.submit(score, waiting))
+                waiting = []
+        if waiting:
+            pending.append(scorer.submit(score, waiting))
+        scores = [s for future in pending for s in future.result()]
     crops = list(zip(face_crops, scores))
     if decoded == 0:
         raise InputError(f"{path}: none of the sampled frames could be decoded; the file is corrupt")
