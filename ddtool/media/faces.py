@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 
 from ddtool.errors import ConfigError, InputError
-from ddtool.media.video import Frame, read_frames
+from ddtool.media.video import Frame, prefetch, read_frames
 
 DETECTORS = ("hog", "cnn", "yunet", "blazeface", "blazeface-back", "blazeface-front", "mtcnn")
 # What `scan` and `explain` use unless told otherwise, chosen by measurement
@@ -583,8 +583,11 @@ class FaceExtractor:
         self.iou_threshold = iou_threshold
 
     def extract(self, path: str | os.PathLike, indices: Iterable[int]) -> list[FaceCrop]:
-        """Face crops from the frames at `indices` of a video or image (empty list if no face)."""
-        return self.extract_frames(read_frames(path, indices))
+        """Face crops from the frames at `indices` of a video or image (empty list if no face).
+
+        Frames are decoded in a background thread while the previous ones are detected.
+        """
+        return self.extract_frames(prefetch(read_frames(path, indices)))
 
     def extract_frames(self, frames: Iterable[Frame], timings: dict[str, float] | None = None) -> list[FaceCrop]:
         """Face crops from frames the caller already decoded, in frame order."""
