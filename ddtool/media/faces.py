@@ -21,9 +21,13 @@ from ddtool.errors import ConfigError, InputError
 from ddtool.media.video import Frame, prefetch, read_frames
 
 DETECTORS = ("hog", "cnn", "yunet", "blazeface", "blazeface-back", "blazeface-front", "mtcnn")
-# What `scan` and `explain` use unless told otherwise, chosen by measurement
-# (docs/media.md "Choosing the default"); `extract` keeps "hog", the papers' protocol.
-DEFAULT_SCAN_DETECTOR = "blazeface"
+# What `scan` and `explain` use unless told otherwise. The measurement
+# (docs/media.md "Choosing the default") favours "blazeface", but the shipped
+# LDFnet ranks the demo clips the wrong way round on BlazeFace crops, so the
+# switch waits for a model validated on them: pass --detector blazeface.
+DEFAULT_SCAN_DETECTOR = "hog"
+# The detector the measurement chose (faster and finds more faces than hog).
+RECOMMENDED_DETECTOR = "blazeface"
 
 # Boxes of the same identity in consecutive sampled frames overlap at least
 # this much (IoU); see docs/media.md "Tracking".
@@ -265,7 +269,10 @@ def face_detector_weights_dir() -> Path:
     # its one rule for where the weights folder is ($DDTOOL_WEIGHTS, checkout, prefix).
     from ddtool.weights import shipped_weights_dir
 
-    return shipped_weights_dir() / "face_detectors"
+    folder = shipped_weights_dir() / "face_detectors"
+    # A $DDTOOL_WEIGHTS folder of deepfake models only: the checkout's face detectors still serve.
+    checkout = Path(__file__).resolve().parents[2] / "weights" / "face_detectors"
+    return folder if folder.is_dir() or not checkout.is_dir() else checkout
 
 
 @lru_cache(maxsize=8)
