@@ -136,7 +136,7 @@ def test_detect_rejects_non_rgb_input(hog):
 
 def test_detector_options_are_validated(tmp_path):
     with pytest.raises(ConfigError, match="unknown face detector"):
-        create_detector("mtcnn")
+        create_detector("retinaface")
     with pytest.raises(ConfigError, match="max_side"):
         create_detector("hog", max_side=8)
     with pytest.raises(ConfigError, match="upsample"):

@@ -10,6 +10,7 @@ from typing import List, Optional
 import typer
 
 from ddtool.cli.app import app, console
+from ddtool.cli.options import DetectorModel, DetectorName, detector_model_option, detector_option
 from ddtool.errors import ConfigError
 
 
@@ -41,7 +42,8 @@ def explain(
     label: str = typer.Option("fake", "--label", help="For --afam with a cache: which faces (fake or real)."),
     top_k: int = typer.Option(4, "--top-k", min=1, help="For --gradcam on a video: how many of the most suspicious faces."),
     frames: int = typer.Option(32, "--frames", min=1, help="For --gradcam on a video: frames sampled, evenly spaced."),
-    detector: str = typer.Option("hog", "--detector", help="Face detector for --gradcam: hog, cnn or yunet."),
+    detector: DetectorName = detector_option(),
+    detector_model: DetectorModel = detector_model_option(),
     seed: int = typer.Option(7, "--seed", help="For --afam: which faces are drawn."),
     device: str = typer.Option("cpu", "--device", help="cpu, cuda, cuda:N or auto."),
     out_dir: Path = typer.Option(Path("explain"), "--out", help="Folder for the PNGs."),
@@ -63,7 +65,7 @@ def explain(
     else:
         if len(detectors) != 1:
             raise ConfigError("--gradcam explains one model; pass a single --weights")
-        summary = {"files": explain_media(gradcam, detectors[0], out_dir, top_k=top_k, frames=frames, face_detector=detector)}
+        summary = {"files": explain_media(gradcam, detectors[0], out_dir, top_k=top_k, frames=frames, face_detector=detector.value, detector_model=detector_model)}
     if json_output:
         sys.stdout.write(json.dumps(summary, indent=2, default=str) + "\n")
     else:

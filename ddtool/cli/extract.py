@@ -12,6 +12,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from ddtool.cli.app import app, console
+from ddtool.cli.options import DetectorModel, DetectorName, detector_model_option, detector_option
 from ddtool.errors import NoFaceError
 
 
@@ -35,12 +36,6 @@ class PresetChoice(str, Enum):
     seed = "seed"
 
 
-class DetectorChoice(str, Enum):
-    hog = "hog"
-    cnn = "cnn"
-    yunet = "yunet"
-
-
 class CompressionChoice(str, Enum):
     raw = "raw"
     c23 = "c23"
@@ -59,8 +54,9 @@ def extract(
         None, help="Per-class frame sampling of a paper protocol (default: the dataset's own, if any)."),
     frames: int | None = typer.Option(None, min=1, help="Frames per video (overrides the preset)."),
     interval: int | None = typer.Option(None, min=1, help="Take every K-th frame (overrides the preset)."),
-    detector: DetectorChoice = typer.Option(DetectorChoice.hog, help="Face detector."),
-    detector_model: Path | None = typer.Option(None, help="Model file for cnn (optional) or yunet (required)."),
+    # hog by default: the papers' face_recognition crops (scan's default is a CNN).
+    detector: DetectorName = detector_option("hog"),
+    detector_model: DetectorModel = detector_model_option(),
     size: int = typer.Option(256, min=16, help="Side of the square face crops in pixels."),
     margin: float = typer.Option(0.0, min=0.0, max=2.0, help="Extra border around the face box, as a fraction of it."),
     all_faces: bool = typer.Option(False, "--all-faces", help="Keep every face, not only the largest per frame."),

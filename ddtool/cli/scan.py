@@ -11,6 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from ddtool.cli.app import app, console, error
+from ddtool.cli.options import DetectorModel, DetectorName, detector_model_option, detector_option
 from ddtool.evaluate.rules import RULES
 
 
@@ -57,7 +58,8 @@ def scan(
     weights: Optional[Path] = typer.Option(None, "--weights", help="Checkpoint NAME.safetensors (+ NAME.json). Default: the default shipped model (see `ddtool weights`)."),
     untrained: bool = typer.Option(False, "--untrained", help="TESTING ONLY: random weights for --model; every output carries a warning."),
     frames: int = typer.Option(32, "--frames", min=1, help="Frames per video, evenly spaced."),
-    detector: str = typer.Option("hog", "--detector", help="Face detector: hog, cnn or yunet."),
+    detector: DetectorName = detector_option(),
+    detector_model: DetectorModel = detector_model_option(),
     all_faces: bool = typer.Option(False, "--all-faces", help="Score every face in a frame, not only the largest."),
     threshold: float = typer.Option(0.5, "--threshold", min=0.0, max=1.0, help="Score at or above which an input is judged fake."),
     device: str = typer.Option("cpu", "--device", help="cpu, cuda, cuda:N or auto."),
@@ -80,7 +82,7 @@ def scan(
     from ddtool.scan.pipeline import ScanOptions, exit_code_for, list_inputs, scan_path
 
     options = ScanOptions(
-        model=model, weights=weights, untrained=untrained, frames=frames, detector=detector, all_faces=all_faces,
+        model=model, weights=weights, untrained=untrained, frames=frames, detector=detector.value, detector_model=detector_model, all_faces=all_faces,
         threshold=threshold, device=device, batch=batch, aggregate=aggregate, margin=margin,
     )
     options.validate()

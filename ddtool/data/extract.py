@@ -318,6 +318,10 @@ def extract_items(items: list[Item], cache: str | Path, options: ExtractOptions 
     """
     cache = Path(cache)
     options.validate()
+    from ddtool.media.faces import create_detector
+
+    # A bad detector name or model file fails here in one line, before any video.
+    create_detector(options.detector, model_path=options.detector_model)
     if workers < 1:
         raise ConfigError(f"--workers must be >= 1, got {workers}")
     cache.mkdir(parents=True, exist_ok=True)

@@ -19,6 +19,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ddtool.errors import ConfigError, NoFaceError
+from ddtool.media.faces import DEFAULT_SCAN_DETECTOR
 from ddtool.scan.detector import as_rgb
 
 
@@ -133,7 +134,8 @@ def explain_media(
     out_dir: str | Path,
     top_k: int = 4,
     frames: int = 32,
-    face_detector: str = "hog",
+    face_detector: str = DEFAULT_SCAN_DETECTOR,
+    detector_model: str | Path | None = None,
     margin: float | None = None,
 ) -> list[dict]:
     """Grad-CAM overlays for an image's face or a video's top-k most suspicious faces.
@@ -150,10 +152,10 @@ def explain_media(
     info = probe(path)
     indices = [0] if info.is_image else sample_indices(info.frame_count, frames=frames)
     margin = detector.crop_margin if margin is None else margin  # crops cut like the model's training crops
-    extractor = FaceExtractor(create_detector(face_detector), size=max(detector.input_hw), margin=margin)
+    extractor = FaceExtractor(create_detector(face_detector, model_path=detector_model), size=max(detector.input_hw), margin=margin)
     crops = extractor.extract(path, indices)
     if not crops:
-        raise NoFaceError(f"{path}: no face found in {len(indices)} sampled frame(s); Grad-CAM needs a face (try --detector cnn)")
+        raise NoFaceError(f"{path}: no face found in {len(indices)} sampled frame(s); Grad-CAM needs a face (try --detector mtcnn)")
     scores = detector.fake_probability([c.image for c in crops])
     ranked = sorted(range(len(crops)), key=lambda i: -float(scores[i]))[:top_k]
     chosen = [crops[i] for i in ranked]

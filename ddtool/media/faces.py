@@ -8,17 +8,26 @@ imported only when a dlib detector is created.
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Iterator
 
 import cv2
 import numpy as np
 
 from ddtool.errors import ConfigError, InputError
-from ddtool.media.video import Frame, read_frames
+from ddtool.media.video import Frame, prefetch, read_frames
 
-DETECTORS = ("hog", "cnn", "yunet")
+DETECTORS = ("hog", "cnn", "yunet", "blazeface", "blazeface-back", "blazeface-front", "mtcnn")
+# What `scan` and `explain` use unless told otherwise. The measurement
+# (docs/media.md "Choosing the default") favours "blazeface", but the shipped
+# LDFnet ranks the demo clips the wrong way round on BlazeFace crops, so the
+# switch waits for a model validated on them: pass --detector blazeface.
+DEFAULT_SCAN_DETECTOR = "hog"
+# The detector the measurement chose (faster and finds more faces than hog).
+RECOMMENDED_DETECTOR = "blazeface"
 
 # Boxes of the same identity in consecutive sampled frames overlap at least
 # this much (IoU); see docs/media.md "Tracking".
@@ -34,6 +43,9 @@ class Box:
     x1: float
     y1: float
     score: float = 1.0
+    # (x, y) points in the same coordinates, named by the detector's
+    # `landmark_names`; None when the detector gives none (hog, cnn).
+    landmarks: tuple[tuple[float, float], ...] | None = None
 
     @property
     def width(self) -> float:
@@ -60,10 +72,20 @@ class Box:
         return inter / (self.area + other.area - inter)
 
     def scaled(self, factor: float) -> "Box":
-        return replace(self, x0=self.x0 * factor, y0=self.y0 * factor, x1=self.x1 * factor, y1=self.y1 * factor)
+        return self.mapped(factor, factor)
+
+    def mapped(self, scale_x: float, scale_y: float, dx: float = 0.0, dy: float = 0.0) -> "Box":
+        """The box (and its landmarks) in another image: x * scale_x + dx, y * scale_y + dy."""
+        points = None
+        if self.landmarks is not None:
+            points = tuple((x * scale_x + dx, y * scale_y + dy) for x, y in self.landmarks)
+        return replace(
+            self, x0=self.x0 * scale_x + dx, y0=self.y0 * scale_y + dy, x1=self.x1 * scale_x + dx,
+            y1=self.y1 * scale_y + dy, landmarks=points,
+        )
 
     def clipped(self, width: int, height: int) -> "Box":
-        """The part of the box inside a width x height frame (dlib boxes can stick out)."""
+        """The part of the box inside a width x height frame (dlib boxes can stick out); landmarks are kept."""
         return replace(
             self,
             x0=min(max(self.x0, 0.0), width),
@@ -94,6 +116,9 @@ class FaceDetector:
     """
 
     name = "base"
+    # Names of the points in Box.landmarks, in order ("right"/"left" = the
+    # person's own, so "right_eye" is on the image's left); empty: no landmarks.
+    landmark_names: tuple[str, ...] = ()
 
     def __init__(self, max_side: int | None = 640, min_score: float = 0.0):
         if not isinstance(min_score, (int, float)) or isinstance(min_score, bool):
@@ -118,10 +143,7 @@ class FaceDetector:
             scale_x, scale_y = width / size[0], height / size[1]
         boxes = self._detect_small(np.ascontiguousarray(small))
         if scale != 1.0:
-            boxes = [
-                replace(b, x0=b.x0 * scale_x, y0=b.y0 * scale_y, x1=b.x1 * scale_x, y1=b.y1 * scale_y)
-                for b in boxes
-            ]
+            boxes = [b.mapped(scale_x, scale_y) for b in boxes]
         boxes = [b.clipped(width, height) for b in boxes]
         boxes = [b for b in boxes if b.area > 0 and b.score >= self.min_score]
         return sorted(boxes, key=lambda b: b.score, reverse=True)
@@ -230,7 +252,174 @@ class YuNetDetector(FaceDetector):
         if faces is None:
             return []
         # Each row: x, y, w, h, 5 landmarks (10 values), score.
-        return [Box(float(f[0]), float(f[1]), float(f[0] + f[2]), float(f[1] + f[3]), float(f[14])) for f in faces]
+        return [
+            Box(float(f[0]), float(f[1]), float(f[0] + f[2]), float(f[1] + f[3]), float(f[14]),
+                tuple((float(f[4 + 2 * k]), float(f[5 + 2 * k])) for k in range(5)))
+            for f in faces
+        ]
+
+
+def face_detector_weights_dir() -> Path:
+    """Where the shipped CNN face detector weights live: `face_detectors/` of the weights folder.
+
+    A subfolder, so `ddtool weights` (which reads the folder's own cards)
+    never takes a face detector for a deepfake detector.
+    """
+    # Lazy: ddtool.weights only needs errors/io at import time; this reuses
+    # its one rule for where the weights folder is ($DDTOOL_WEIGHTS, checkout, prefix).
+    from ddtool.weights import shipped_weights_dir
+
+    folder = shipped_weights_dir() / "face_detectors"
+    # A $DDTOOL_WEIGHTS folder of deepfake models only: the checkout's face detectors still serve.
+    checkout = Path(__file__).resolve().parents[2] / "weights" / "face_detectors"
+    return folder if folder.is_dir() or not checkout.is_dir() else checkout
+
+
+@lru_cache(maxsize=8)
+def _load_net(kind: str, path: str):
+    from ddtool.media import face_nets
+
+    make = {
+        "blazeface-front": lambda: face_nets.BlazeFaceNet(back=False),
+        "blazeface-back": lambda: face_nets.BlazeFaceNet(back=True),
+        "pnet": face_nets.PNet,
+        "rnet": face_nets.RNet,
+        "onet": face_nets.ONet,
+    }[kind]
+    _check_card_sha256(Path(path))
+    return face_nets.load_state(Path(path), make(), f"{kind} face detector")
+
+
+def _check_card_sha256(path: Path) -> None:
+    """A shipped weights file has a card NAME.json beside it: its sha256 must match (a changed file is refused)."""
+    import json
+
+    from ddtool.io import sha256_file
+
+    card = path.with_suffix(".json")
+    if not (path.is_file() and card.is_file()):
+        return
+    try:
+        expected = json.loads(card.read_text(encoding="utf-8")).get("sha256")
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError):
+        raise ConfigError(f"{card}: the card beside {path.name} is not readable JSON; restore it from the repository") from None
+    if expected and sha256_file(path) != expected:
+        raise ConfigError(f"{path}: sha256 does not match {card.name} (file changed or corrupt); restore it from the repository")
+
+
+class BlazeFaceDetector(FaceDetector):
+    """MediaPipe's BlazeFace (ddtool.media.face_nets): 256 px back-camera model, or the 128 px front one.
+
+    The frame is letterboxed: scaled so its longer side is the model's input
+    size and padded with black to a square, so faces keep their proportions
+    whatever the frame's shape, and boxes map back with one scale factor.
+    The back model finds faces down to about 16 px in the 256 px input
+    (about 120 px in a 1920x1080 frame); the front model wants faces that
+    fill much of the picture (selfies).
+    """
+
+    name = "blazeface-back"
+    landmark_names = ("right_eye", "left_eye", "nose", "mouth", "right_ear", "left_ear")
+
+    def __init__(self, model_path: str | os.PathLike | None = None, front: bool = False, min_score: float | None = None):
+        # MediaPipe's thresholds: 0.75 front, 0.65 back.
+        super().__init__(max_side=None, min_score=(0.75 if front else 0.65) if min_score is None else min_score)
+        from ddtool.media.face_nets import blazeface_anchors
+
+        self.name = "blazeface-front" if front else "blazeface-back"
+        default = face_detector_weights_dir() / ("blazeface_front.safetensors" if front else "blazeface_back.safetensors")
+        self.model_path = Path(model_path) if model_path else default
+        self.net = _load_net(self.name, str(self.model_path))
+        self.input_size = self.net.input_size
+        self.anchors = blazeface_anchors()
+
+    def _detect_small(self, rgb: np.ndarray) -> list[Box]:
+        import torch
+
+        from ddtool.media.face_nets import decode_blazeface
+
+        height, width = rgb.shape[:2]
+        size = self.input_size
+        scale = size / max(height, width)
+        new_w, new_h = max(1, round(width * scale)), max(1, round(height * scale))
+        square = np.zeros((size, size, 3), np.uint8)
+        square[:new_h, :new_w] = cv2.resize(rgb, (new_w, new_h), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+        x = torch.from_numpy(square).permute(2, 0, 1)[None].float() / 127.5 - 1.0
+        with torch.inference_mode():
+            raw_boxes, raw_scores = self.net(x)
+        found = decode_blazeface(raw_boxes[0].numpy(), raw_scores[0].numpy(), self.anchors, size, self.min_score)
+        # [0, 1] of the square -> its pixels -> pixels of `rgb` (the image sits at the top left).
+        back_x, back_y = size * width / new_w, size * height / new_h
+        boxes = []
+        for values, score in found:
+            points = tuple((float(values[4 + 2 * k]), float(values[5 + 2 * k])) for k in range(6))
+            box = Box(float(values[0]), float(values[1]), float(values[2]), float(values[3]), score, points)
+            boxes.append(box.mapped(back_x, back_y))
+        return boxes
+
+
+class BlazeFaceCascade(FaceDetector):
+    """The "blazeface" detector: the back model, and the front model on frames where the back one finds nothing.
+
+    The back model misses some faces that fill the whole picture (tight face
+    crops such as dataset crops); the front model is made for those and costs
+    about a quarter as much, so it runs only when needed. `model_path`: a
+    folder holding blazeface_back.safetensors and blazeface_front.safetensors.
+    """
+
+    name = "blazeface"
+    landmark_names = BlazeFaceDetector.landmark_names
+
+    def __init__(self, model_path: str | os.PathLike | None = None, min_score: float | None = None):
+        super().__init__(max_side=None, min_score=0.0)
+        folder = Path(model_path) if model_path else face_detector_weights_dir()
+        if not folder.is_dir():
+            raise ConfigError(
+                f"BlazeFace model folder not found: {folder}; pass a folder holding blazeface_back.safetensors "
+                "and blazeface_front.safetensors (or use --detector blazeface-back with one file)"
+            )
+        self.model_path = folder
+        self.back = BlazeFaceDetector(folder / "blazeface_back.safetensors", front=False, min_score=min_score)
+        self.front = BlazeFaceDetector(folder / "blazeface_front.safetensors", front=True, min_score=min_score)
+
+    def detect(self, rgb: np.ndarray) -> list[Box]:
+        return self.back.detect(rgb) or self.front.detect(rgb)
+
+
+class MtcnnDetector(FaceDetector):
+    """MTCNN (P-Net, R-Net, O-Net cascade; ddtool.media.face_nets) with 5 landmarks.
+
+    `model_path`: a folder holding mtcnn_pnet/rnet/onet.safetensors (default:
+    the shipped ones). `min_face`: smallest face searched, in pixels of the
+    detection image (the frame downscaled to `max_side`).
+    """
+
+    name = "mtcnn"
+    landmark_names = ("right_eye", "left_eye", "nose", "mouth_right", "mouth_left")
+
+    def __init__(self, model_path: str | os.PathLike | None = None, max_side: int | None = 640,
+                 min_score: float = 0.7, min_face: int = 20):
+        super().__init__(max_side, min_score)
+        from ddtool.media.face_nets import Mtcnn
+
+        if isinstance(min_face, bool) or not isinstance(min_face, int) or min_face < 12:
+            raise ConfigError(f"min_face must be an integer >= 12 pixels, got {min_face!r}")
+        self.model_path = Path(model_path) if model_path else face_detector_weights_dir()
+        if not self.model_path.is_dir():
+            raise ConfigError(
+                f"MTCNN model folder not found: {self.model_path}; pass a folder holding "
+                "mtcnn_pnet.safetensors, mtcnn_rnet.safetensors and mtcnn_onet.safetensors"
+            )
+        nets = [_load_net(stage, str(self.model_path / f"mtcnn_{stage}.safetensors")) for stage in ("pnet", "rnet", "onet")]
+        # O-Net's own threshold is the last stage's; min_score filters the same scores afterwards.
+        self._mtcnn = Mtcnn(*nets, min_face=min_face)
+
+    def _detect_small(self, rgb: np.ndarray) -> list[Box]:
+        boxes, scores, points = self._mtcnn.detect(rgb)
+        return [
+            Box(float(b[0]), float(b[1]), float(b[2]), float(b[3]), float(s), tuple((float(x), float(y)) for x, y in p))
+            for b, s, p in zip(boxes, scores, points)
+        ]
 
 
 def create_detector(
@@ -240,24 +429,37 @@ def create_detector(
     upsample: int = 1,
     min_score: float | None = None,
 ) -> FaceDetector:
-    """A face detector by name: "hog" (default), "cnn" or "yunet" (needs `model_path`).
+    """A face detector by name (see DETECTORS and docs/media.md "Face detectors").
 
-    `max_side`: detection runs on the frame downscaled to this longer side
-    (None = full resolution). `upsample`: dlib's pyramid upsampling (hog/cnn);
+    "hog" (default, the papers' protocol), "cnn" (dlib MMOD), "yunet" (needs
+    `model_path`), "blazeface-back" (256 px model), "blazeface-front" (128 px),
+    "blazeface" (back, then front where back finds nothing), "mtcnn".
+    `model_path` replaces the shipped/default model file (a folder for
+    blazeface and mtcnn). `max_side`: hog/cnn/yunet/mtcnn run on the frame downscaled
+    to this longer side (None = full resolution); BlazeFace always letterboxes
+    to its own input size. `upsample`: dlib's pyramid upsampling (hog/cnn);
     1 finds faces down to about 40 px in the detection image. `min_score`:
     drop detections scoring below it (default: 0.0 for hog/cnn, which is
-    face_recognition's threshold; 0.6 for yunet, OpenCV's sample default).
+    face_recognition's threshold; 0.6 for yunet, OpenCV's sample default;
+    0.65/0.75 for the back/front BlazeFace models, MediaPipe's; 0.7 for mtcnn, its
+    O-Net threshold).
     """
     score = {} if min_score is None else {"min_score": min_score}
     key = str(name).lower()
     if key == "hog":
         if model_path:
-            raise ConfigError("the hog detector is built into dlib and takes no model file; drop the model path")
+            raise ConfigError("the hog detector is built into dlib and takes no model file; drop --detector-model")
         return HogDetector(max_side=max_side, upsample=upsample, **score)
     if key == "cnn":
         return CnnDetector(model_path, max_side=max_side, upsample=upsample, **score)
     if key == "yunet":
         return YuNetDetector(model_path, max_side=max_side, **score)
+    if key == "blazeface":
+        return BlazeFaceCascade(model_path, min_score=min_score)
+    if key in ("blazeface-back", "blazeface-front"):
+        return BlazeFaceDetector(model_path, front=key == "blazeface-front", min_score=min_score)
+    if key == "mtcnn":
+        return MtcnnDetector(model_path, max_side=max_side, **score)
     raise ConfigError(f"unknown face detector {name!r}; choose one of: {', '.join(DETECTORS)}")
 
 
@@ -388,20 +590,36 @@ class FaceExtractor:
         self.iou_threshold = iou_threshold
 
     def extract(self, path: str | os.PathLike, indices: Iterable[int]) -> list[FaceCrop]:
-        """Face crops from the frames at `indices` of a video or image (empty list if no face)."""
-        return self.extract_frames(read_frames(path, indices))
+        """Face crops from the frames at `indices` of a video or image (empty list if no face).
 
-    def extract_frames(self, frames: Iterable[Frame]) -> list[FaceCrop]:
+        Frames are decoded in a background thread while the previous ones are detected.
+        """
+        return self.extract_frames(prefetch(read_frames(path, indices)))
+
+    def extract_frames(self, frames: Iterable[Frame], timings: dict[str, float] | None = None) -> list[FaceCrop]:
         """Face crops from frames the caller already decoded, in frame order."""
+        return [crop for crops in self.iter_frames(frames, timings) for crop in crops]
+
+    def iter_frames(self, frames: Iterable[Frame], timings: dict[str, float] | None = None) -> Iterator[list[FaceCrop]]:
+        """Each frame's face crops (maybe none) as soon as that frame is done; the tracker runs incrementally.
+
+        `timings`, when given, gets the seconds spent in "detect" (detector
+        and tracker) and "crop" added to it (for scan's timing split).
+        """
         tracker = IoUTracker(self.iou_threshold)
-        crops: list[FaceCrop] = []
+        timings = {} if timings is None else timings
         for frame in frames:
+            tick = time.perf_counter()
             boxes = self.detector.detect(frame.image)
-            if not boxes:
-                continue
-            if not self.all_faces:
+            if not self.all_faces and boxes:
                 boxes = [max(boxes, key=lambda b: b.area)]
-            for box, track_id in zip(boxes, tracker.assign(boxes)):
-                image = crop_face(frame.image, box, margin=self.margin, size=self.size, border=self.border)
-                crops.append(FaceCrop(frame.index, frame.timestamp, box, track_id, image))
-        return crops
+            ids = tracker.assign(boxes)
+            timings["detect"] = timings.get("detect", 0.0) + time.perf_counter() - tick
+            tick = time.perf_counter()
+            crops = [
+                FaceCrop(frame.index, frame.timestamp, box, track_id,
+                         crop_face(frame.image, box, margin=self.margin, size=self.size, border=self.border))
+                for box, track_id in zip(boxes, ids)
+            ]
+            timings["crop"] = timings.get("crop", 0.0) + time.perf_counter() - tick
+            yield crops

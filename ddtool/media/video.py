@@ -360,3 +360,51 @@ def read_frames(path: str | os.PathLike, indices: Iterable[int]) -> FrameReader:
     raises InputError before the first frame is asked for.
     """
     return FrameReader(path, indices)
+
+
+def prefetch(frames: Iterable[Frame], depth: int = 4) -> Iterator[Frame]:
+    """Iterate `frames` in a background thread up to `depth` frames ahead.
+
+    Decoding (OpenCV releases the GIL) then overlaps the caller's work on
+    the previous frames. An exception raised by the source is raised here,
+    in the caller's thread; stopping early stops the thread.
+    """
+    import queue
+    import threading
+
+    done = object()
+    ahead: queue.Queue = queue.Queue(maxsize=max(1, depth))
+    stop = threading.Event()
+
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                ahead.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def read() -> None:
+        try:
+            for frame in frames:
+                if not put(frame):
+                    return
+        except BaseException as exc:  # handed to the caller's thread
+            put(exc)
+            return
+        put(done)
+
+    thread = threading.Thread(target=read, name="ddtool-frame-reader", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = ahead.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join()

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Protocol
@@ -22,6 +23,7 @@ import numpy as np
 
 from ddtool.errors import ConfigError, DDToolError, InputError
 from ddtool.evaluate.aggregate import RULES, aggregate, check_rule, suspicious_segments
+from ddtool.media.faces import DEFAULT_SCAN_DETECTOR
 from ddtool.scan.detector import Detector, load_detector
 
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".3gp", ".ts", ".mts"}
@@ -29,6 +31,9 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 MEDIA_SUFFIXES = VIDEO_SUFFIXES | IMAGE_SUFFIXES
 # Crops kept per input for the report's "most / least suspicious" galleries.
 EVIDENCE_CROPS = 4
+# Faces per hand-over to the scorer thread: small enough that scoring starts
+# while frames are still being detected, large enough to batch well.
+SCORE_CHUNK = 8
 
 FAKE, REAL, INCONCLUSIVE, ERROR = "fake", "real", "inconclusive", "error"
 
@@ -39,7 +44,8 @@ class ScanOptions:
     weights: str | Path | None = None
     untrained: bool = False
     frames: int = 32
-    detector: str = "hog"
+    detector: str = DEFAULT_SCAN_DETECTOR
+    detector_model: str | Path | None = None  # replaces the face detector's shipped/default model file
     all_faces: bool = False
     threshold: float = 0.5
     device: str = "cpu"
@@ -205,7 +211,7 @@ def scan_path(
 def make_extractor(options: ScanOptions, detector: Detector):
     from ddtool.media.faces import FaceExtractor, create_detector
 
-    face_detector = create_detector(options.detector)
+    face_detector = create_detector(options.detector, model_path=options.detector_model)
     margin = detector.crop_margin if options.margin is None else options.margin
     return FaceExtractor(face_detector, size=max(detector.input_hw), margin=margin, all_faces=options.all_faces)
 
@@ -226,7 +232,7 @@ def scan_file(path: Path, options: ScanOptions, detector: Detector, extractor=No
 
 
 def _scan_into(result: ScanResult, path: Path, options: ScanOptions, detector: Detector, extractor, progress: ScanProgress) -> None:
-    from ddtool.media.video import probe, read_frames, sample_indices
+    from ddtool.media.video import prefetch, probe, read_frames, sample_indices
 
     started = time.perf_counter()
     info = probe(path)
@@ -241,14 +247,12 @@ def _scan_into(result: ScanResult, path: Path, options: ScanOptions, detector: D
     indices = [0] if info.is_image else sample_indices(info.frame_count, frames=options.frames)
     result.frames_sampled = len(indices)
     progress.start_file(path, len(indices))
-    timings = {"probe": time.perf_counter() - started, "decode": 0.0, "detect": 0.0, "model": 0.0}
+    timings = {"probe": time.perf_counter() - started, "decode": 0.0, "detect": 0.0, "crop": 0.0, "model": 0.0}
 
     decoded = 0
 
     def timed_frames():
-        # The extractor pulls frames one by one (its tracker needs the whole
-        # sequence), so decode time is measured here, inside the iteration.
-        nonlocal decoded
+        # Runs in the reader thread (prefetch): decode time is its own.
         reader = iter(read_frames(path, indices))
         while True:
             tick = time.perf_counter()
@@ -256,16 +260,36 @@ def _scan_into(result: ScanResult, path: Path, options: ScanOptions, detector: D
             timings["decode"] += time.perf_counter() - tick
             if frame is None:
                 return
+            yield frame
+
+    def counted(frames):
+        nonlocal decoded
+        for frame in frames:
             decoded += 1
             progress.advance(1)
             yield frame
 
-    tick = time.perf_counter()
-    face_crops = extractor.extract_frames(timed_frames())
-    timings["detect"] = time.perf_counter() - tick - timings["decode"]
-    tick = time.perf_counter()
-    scores = detector.fake_probability([c.image for c in face_crops], batch=options.batch)
-    timings["model"] = time.perf_counter() - tick
+    def score(batch: list) -> np.ndarray:
+        tick = time.perf_counter()
+        scores = detector.fake_probability([c.image for c in batch], batch=options.batch)
+        timings["model"] += time.perf_counter() - tick
+        return scores
+
+    # Three stages overlap: a thread decodes ahead, this thread detects and
+    # crops frame by frame, and a scorer thread scores faces in chunks; the
+    # timings are each stage's own, so their sum can exceed the total.
+    face_crops, waiting, pending = [], [], []
+    chunk = min(options.batch, SCORE_CHUNK)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ddtool-scorer") as scorer:
+        for frame_crops in extractor.iter_frames(counted(prefetch(timed_frames())), timings):
+            face_crops += frame_crops
+            waiting += frame_crops
+            if len(waiting) >= chunk:
+                pending.append(scorer.submit(score, waiting))
+                waiting = []
+        if waiting:
+            pending.append(scorer.submit(score, waiting))
+        scores = [s for future in pending for s in future.result()]
     crops = list(zip(face_crops, scores))
     if decoded == 0:
         raise InputError(f"{path}: none of the sampled frames could be decoded; the file is corrupt")
