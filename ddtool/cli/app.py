@@ -60,6 +60,14 @@ def comma_list(text: str | None) -> list[str] | None:
     return [item.strip() for item in text.split(",") if item.strip()]
 
 
+_INVOCATION: list[str] = []
+
+
+def command_line() -> list[str]:
+    """The command as the user typed it (argv), for provenance records."""
+    return list(_INVOCATION) or ["ddtool", *sys.argv[1:]]
+
+
 def error(message: str) -> None:
     """Print a one-line error to stderr."""
     console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
@@ -72,6 +80,7 @@ def main(argv: list[str] | None = None) -> None:
     library raises is turned into one line here.
     """
     debug = bool(os.environ.get("DDTOOL_DEBUG"))
+    _INVOCATION[:] = ["ddtool", *(sys.argv[1:] if argv is None else argv)]
     try:
         app(args=argv, prog_name="ddtool")
     except DDToolError as exc:
