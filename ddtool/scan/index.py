@@ -54,7 +54,7 @@ _STYLE = """
 body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1200px;color:#222;padding:0 1em}
 table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.25em .5em;text-align:left;vertical-align:top;font-size:.9em}
 td.hash{font-family:monospace;font-size:.75em;word-break:break-all;max-width:16em}
-span.v{font-weight:bold;padding:0 .4em;border-radius:3px}
+span.v{font-weight:bold;padding:0 .4em;border-radius:3px;white-space:nowrap}
 .fake.high{background:#b00;color:#fff}.fake.low{color:#a22;border:1px dashed #c44}
 .real.high{background:#0a6e2a;color:#fff}.real.low{color:#334;border:1px dashed #667}
 .uncertain{background:#fff0c0;color:#640}.inconclusive{background:#eee;color:#444}.error{background:#fde2c8;color:#7a3300}

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import html
 import math
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -79,10 +80,10 @@ def _rows(pairs) -> str:
 
 
 def _words(mapping: dict | None) -> str:
-    """A small dict (tags) as 'key: value' lines, never as JSON."""
+    """A small dict (tags, options) as 'key: value' lines, never as JSON."""
     if not mapping:
         return ""
-    return "<br>".join(f"{_esc(k)}: {_esc(v)}" for k, v in mapping.items())
+    return "<br>".join(f"{_esc(k)}: {_esc('default' if v is None else v)}" for k, v in mapping.items())
 
 
 def panel_of(doc: dict) -> list[dict]:
@@ -92,7 +93,7 @@ def panel_of(doc: dict) -> list[dict]:
     return [
         {
             "name": doc.get("model"),
-            "weights": doc.get("weights"),
+            "weights": Path(doc["weights"]).name if doc.get("weights") else None,
             "sha256": doc.get("weights_sha256"),
             "score": doc.get("score"),
             "operating_point": doc.get("threshold"),
@@ -339,8 +340,8 @@ def _provenance(doc: dict) -> str:
                 ("software", _esc(", ".join(f"{k} {v}" for k, v in versions.items()))),
                 ("command", f"<code>{_esc(scan.get('command'))}</code>" if scan.get("command") else None),
                 ("options", _words(scan.get("options"))),
-                ("frames sampled", _esc(frame_count_words(doc.get("frames_sampled") or 0))),
-                ("faces scored", _esc(doc.get("faces"))),
+                ("frames sampled", _esc(frame_count_words(doc.get("frames_sampled") or 0)) if doc.get("verdict") != "error" else None),
+                ("faces scored", _esc(doc.get("faces")) if doc.get("verdict") != "error" else None),
             ]
         )
     )

@@ -42,7 +42,12 @@ def card_limits(card: dict[str, Any], untrained: bool = False) -> dict[str, str]
             "never_tested_on": "any real data",
         }
     training = card.get("training_data") if isinstance(card.get("training_data"), dict) else {}
-    trained_on = training.get("summary") or (f"face cache {training['cache']}" if training.get("cache") else "not recorded in the card")
+    trained_on = (
+        training.get("summary")
+        or (f"face cache {training['cache']}" if training.get("cache") else None)
+        or (f"dataset {training['dataset']}" if training.get("dataset") else None)
+        or "not recorded in the card"
+    )
     bench = card.get("benchmark") if isinstance(card.get("benchmark"), dict) else {}
     metrics = card.get("metrics") if isinstance(card.get("metrics"), dict) else {}
     tested, measured = [], []

@@ -30,15 +30,21 @@ CARD_VERSION = 1
 _ABSOLUTE_PATH = re.compile(r"(?<![\w.~:/\\-])(?:/|[A-Za-z]:\\)(?:[\w.+@%=,-]+[/\\])*[\w.+@%=,-]+")
 
 
+MAX_CLIMB = 3  # runs/MODEL/NAME/best.json -> ../../../cache stays relative
+
+
 def portable_path(path: str, base: str | Path | None = None) -> str:
-    """An absolute path as a card may keep it: relative to `base` (the card's folder), or, without
-    a base, its last two parts (a label such as `offline_cache2/cache`; the manifest sha256 identifies
+    """An absolute path as a card may keep it: relative to `base` (the card's folder) when it is at most
+    MAX_CLIMB folders up, else its last two parts (a label such as `offline_cache2/cache`; the manifest sha256 identifies
     the data exactly). A card handed to someone else must not expose the training machine's layout."""
     if base is not None:
         try:
-            return Path(os.path.relpath(path, base)).as_posix()
+            relative = Path(os.path.relpath(path, base)).as_posix()
         except ValueError:  # another drive on Windows
-            pass
+            relative = None
+        # A path that climbs to the root is the absolute path in disguise; only nearby ones stay relative.
+        if relative is not None and relative.split("/").count("..") <= MAX_CLIMB:
+            return relative
     parts = [p for p in re.split(r"[/\\]", path) if p and not p.endswith(":")]
     return "/".join(parts[-2:]) or "."
 
