@@ -266,3 +266,28 @@ def test_missing_input_fails_without_importing_torch(tmp_path):
     done = subprocess.run([sys.executable, "-c", probe, str(tmp_path / "missing.mp4")], capture_output=True, text=True, env=env, timeout=120)
     assert done.stdout.split()[-2:] == ["NOTORCH", "3"], done.stdout + done.stderr
     assert "no such file" in done.stderr
+
+
+def test_container_facts_read_display_rotation(tmp_path):
+    av = pytest.importorskip("av")
+    import numpy as np
+
+    from ddtool.media.container import container_facts
+
+    path = tmp_path / "phone.mp4"
+    out = av.open(str(path), "w")
+    stream = out.add_stream("mpeg4", rate=10)
+    stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+    if not hasattr(stream, "set_display_rotation"):
+        out.close()
+        pytest.skip("this PyAV cannot write a display matrix")
+    stream.set_display_rotation(90)
+    for _ in range(5):
+        for packet in stream.encode(av.VideoFrame.from_ndarray(np.zeros((48, 64, 3), np.uint8), format="rgb24")):
+            out.mux(packet)
+    for packet in stream.encode():
+        out.mux(packet)
+    out.close()
+    facts = container_facts(path)
+    assert facts["video"]["rotation"] == 90 and facts["video"]["width"] == 64 and facts["video"]["frame_count"] == 5
+    assert "error" in container_facts(tmp_path / "missing.mp4")
