@@ -198,10 +198,11 @@ def _segments(doc: dict) -> str:
     gap = segment_gap([f["timestamp"] for f in frames if f.get("timestamp") is not None], fps)
     rule = (
         f"<p class='small'>How segments are made: sampled faces of one track scoring at or above the threshold "
-        f"{doc.get('threshold'):g} join one segment when neighbouring suspicious samples are at most {gap:.2f} s apart "
-        "(1.5 times the median sampling interval, at least 1 s); one clean sample between them splits it. A segment "
-        "of one suspicious sample is shown as one time. Only the sampled frames were scored, so a segment's true "
-        "extent can reach to the neighbouring samples.</p>"
+        f"{doc.get('threshold'):g} join one segment when consecutive suspicious samples are at most {gap:.2f} s apart "
+        "(1.5 times the median sampling interval, at least 1 s), bridging lower-scoring samples between them; "
+        "a segment runs from its first to its last suspicious sample, and its mean covers every sample inside, dips "
+        "included. A segment of one suspicious sample is shown as one time. Only the sampled frames were scored, so "
+        "a segment's true extent can reach to the neighbouring samples.</p>"
     )
     segments = doc.get("segments") or []
     if not segments:
