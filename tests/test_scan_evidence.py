@@ -228,9 +228,10 @@ def test_folder_scan_writes_index_and_summary(tmp_path, face_video, fake_weights
     assert [r["verdict"] for r in rows] == ["error", "fake"]
     assert rows[1]["sha256"] == hashlib.sha256(face_video.read_bytes()).hexdigest()
     assert rows[1]["detector_scores"].startswith(register_tiny() + "=") and float(rows[1]["score"]) > 0.9
-    assert "text file" in rows[0]["errors"] and rows[1]["report"] == "sub__clip.mp4/report.html"
+    # --no-report: the index links each input's result.json instead
+    assert "text file" in rows[0]["errors"] and rows[1]["report"] == "sub__clip.mp4/result.json"
     index = (out / "index.html").read_text()
-    assert 'href="sub__clip.mp4/report.html"' in index and "text file" in index and "Exit code 7" in index
+    assert 'href="sub__clip.mp4/result.json"' in index and "text file" in index and "Exit code 7" in index
     code, _, err = run_cli(["verify", out], capsys)
     assert code == 0 and "2 input" in err
     (out / "sub__clip.mp4" / "scores.csv").write_text("tampered\n")

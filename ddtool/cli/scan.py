@@ -126,7 +126,7 @@ def scan(
                 if folder_scan:
                     from ddtool.scan.index import index_row
 
-                    index_rows.append(index_row(document, folder))
+                    index_rows.append(index_row(document, folder, has_report=report))
             result.evidence = []
             for problem in result.errors:
                 bar.console.print(f"[bold red]error:[/] {result.path}: {problem}" if result.scanned else f"[bold red]error:[/] {problem}", highlight=False, soft_wrap=True)

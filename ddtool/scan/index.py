@@ -19,12 +19,11 @@ from ddtool.io import write_text_atomic
 SUMMARY_COLUMNS = ["path", "sha256", "kind", "verdict", "confidence", "score", "detector_scores", "errors", "report"]
 
 
-def index_row(doc: dict[str, Any], folder: str) -> dict[str, Any]:
-    """The little an index keeps of one input's result.json document."""
+def index_row(doc: dict[str, Any], folder: str, has_report: bool = True) -> dict[str, Any]:
+    """The little an index keeps of one input's result.json document; links its report (or, without one, its result.json)."""
     from ddtool.scan.report import panel_of
 
     panel = panel_of(doc) if doc.get("verdict") != "error" else []
-    has_report = doc.get("verdict") is not None
     return {
         "path": doc.get("path"),
         "sha256": (doc.get("input") or {}).get("sha256") or "",
@@ -35,7 +34,7 @@ def index_row(doc: dict[str, Any], folder: str) -> dict[str, Any]:
         "detector_scores": {p.get("name"): p.get("score") for p in panel if p.get("score") is not None},
         "errors": list(doc.get("errors") or []),
         "folder": folder,
-        "report": f"{folder}/report.html" if has_report else "",
+        "report": f"{folder}/report.html" if has_report else f"{folder}/result.json",
     }
 
 
@@ -74,7 +73,7 @@ def index_html(rows: list[dict[str, Any]], session: dict[str, Any], exit_code: i
     for r in rows:
         level = r["confidence"] if r["verdict"] in ("fake", "real") else ""
         label = r["verdict"].upper() + (" (low confidence)" if level == "low" else "")
-        link = f'<a href="{esc(r["report"])}">{esc(str(r["path"]))}</a>' if r["report"] else esc(str(r["path"]))
+        link = f'<a href="{esc(r["report"])}">{esc(str(r["path"]))}</a>'
         scores = "".join(f"<td>{'' if r['detector_scores'].get(n) is None else format(r['detector_scores'][n], '.3f')}</td>" for n in names)
         score = "" if r["score"] is None else f"{r['score']:.3f}"
         errors = "<br>".join(esc(e) for e in r["errors"])
