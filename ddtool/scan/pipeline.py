@@ -265,6 +265,10 @@ def scan_file(
         result.errors.append(str(exc))
         result.frames, result.tracks, result.segments, result.evidence = [], [], [], []
         result.input = result.input or _input_facts_if_readable(Path(path))
+        if not result.container and result.input.get("sha256"):
+            from ddtool.media.container import container_facts
+
+            result.container = container_facts(path)  # what FFmpeg makes of a damaged file is evidence too
     result.timings["total"] = time.perf_counter() - started
     progress.end_file(result)
     return result
@@ -281,9 +285,8 @@ def _input_facts_if_readable(path: Path) -> dict[str, Any]:
 
 
 def _scan_into(result: ScanResult, path: Path, options: ScanOptions, detector: Detector, extractor, progress: ScanProgress) -> None:
-    from ddtool.media.video import probe, read_frames, sample_indices
-
     from ddtool.media.container import container_facts, file_facts
+    from ddtool.media.video import probe, read_frames, sample_indices
 
     started = time.perf_counter()
     info = probe(path)
