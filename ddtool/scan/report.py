@@ -240,7 +240,8 @@ def _frame_thumb(e) -> np.ndarray | None:
         return None
     thumb = e.thumb.copy()
     x0, y0, x1, y1 = (int(round(v * e.thumb_scale)) for v in e.box)
-    cv2.rectangle(thumb, (x0, y0), (x1, y1), (255, 40, 40), 2)
+    # the thumbnail is shown ~180 px high: a line this thick stays visible at that size
+    cv2.rectangle(thumb, (x0, y0), (x1, y1), (255, 40, 40), max(2, round(max(thumb.shape[:2]) / 120)))
     return thumb
 
 
