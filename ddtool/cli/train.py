@@ -37,8 +37,12 @@ def train(
     ),
     synth_repeats: Optional[int] = typer.Option(None, "--synth-repeats", min=1, help="With --synth: show each real crop this many times per epoch \\[default: 1]."),
     augment: Optional[str] = typer.Option(
-        None, "--augment", help="Comma list from hflip, rotate10, zoom, jpeg, downscale \\[default: the paper's hflip,rotate10]."
+        None, "--augment", help="Comma list from hflip, rotate10, zoom, jpeg, downscale, compress, colour \\[default: the paper's hflip,rotate10]."
     ),
+    pretrained: Optional[bool] = typer.Option(
+        None, "--pretrained/--no-pretrained", help="Start from ImageNet weights where the model has them (efficientnet_lite*) \\[default: on]."
+    ),
+    keep_epochs: Optional[bool] = typer.Option(None, "--keep-epochs", help="Also keep every epoch's checkpoint as epoch_NNN.json (to choose on outside data)."),
 ) -> None:
     """Train a detector on a face cache; writes checkpoints, metrics and curves to a run folder."""
     from ddtool.train.config import build_config
@@ -68,6 +72,8 @@ def train(
         augment=comma_list(augment),
         synth=comma_list(synth),
         synth_repeats=synth_repeats,
+        pretrained=pretrained,
+        keep_epochs=keep_epochs,
     )
     result = run_training(resolved)
     console.print(

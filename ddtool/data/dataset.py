@@ -115,7 +115,9 @@ def _split_videos(frame: pd.DataFrame, val_fraction: float, seed: int) -> tuple[
     return frame[~is_val], frame[is_val]
 
 
-def split_train_val(frame: pd.DataFrame, val_fraction: float = 0.2, seed: int = 7, holdout_method: str | None = None) -> SplitResult:
+def split_train_val(
+    frame: pd.DataFrame, val_fraction: float = 0.2, seed: int = 7, holdout_method: str | None = None, need_fakes: bool = True
+) -> SplitResult:
     """Choose training and validation rows; test rows are never used.
 
     If the manifest's split column has val rows, it is the protocol (train rows
@@ -123,6 +125,7 @@ def split_train_val(frame: pd.DataFrame, val_fraction: float = 0.2, seed: int = 
     by video_id, `val_fraction` of each class's videos to validation.
     `holdout_method` removes that manipulation from both sides
     (leave-one-manipulation-out): it becomes the unseen test domain.
+    `need_fakes=False` accepts a real-only cache (SBI: the fakes are made on the fly).
     """
     methods = sorted(frame.loc[frame["label"] == 1, "method"].unique())
     if holdout_method is not None:
@@ -138,7 +141,7 @@ def split_train_val(frame: pd.DataFrame, val_fraction: float = 0.2, seed: int = 
         source = "video-random"
     for name, part in (("training", train), ("validation", val)):
         present = set(part["label"].unique())
-        if present != {0, 1}:
+        if present != {0, 1} and (need_fakes or 0 not in present):
             lacking = "real" if 0 not in present else "fake"
             raise InputError(f"the {name} rows have no {lacking} crops; a detector needs both classes to train and be selected")
     # Domain ids contiguous over the methods actually trained on, in the cache's own order.

@@ -11,3 +11,4 @@ import ddtool.models.ldfnet  # noqa: F401,E402
 import ddtool.models.meso  # noqa: F401,E402
 import ddtool.models.temporal  # noqa: F401,E402
 import ddtool.models.lgbm  # noqa: F401,E402
+import ddtool.models.efficientnet_lite  # noqa: F401,E402

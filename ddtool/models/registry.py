@@ -54,6 +54,8 @@ class ModelSpec:
     paper_params: int | None = None  # parameter count the paper reports
     paper_macs: int | None = None  # MACs at input_size the paper reports
     default_kwargs: dict[str, Any] = field(default_factory=dict)
+    # The builder takes pretrained=True (ImageNet weights from an installed package); training asks for it by default.
+    pretrained: bool = False
 
 
 _REGISTRY: dict[str, ModelSpec] = {}

@@ -1,6 +1,7 @@
 """Training-time augmentation of RGB uint8 face crops.
 
-The papers use flip + rotation (`hflip`, `rotate10`). Three more simulate
+The papers use flip + rotation (`hflip`, `rotate10`). SBI adds colour jitter
+(`colour`) and JPEG down to c40-like quality (`compress`). Three more simulate
 what a scanned video does to a face and a curated training crop does not:
 `zoom` (a tighter or shifted crop: detector boxes jitter), `jpeg` (lossy
 re-encoding) and `downscale` (a small face up-sampled). They are applied to
@@ -83,6 +84,24 @@ def downscale(image: np.ndarray, min_scale: float = 0.4, p: float = 0.5) -> np.n
     return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
 
 
+def compress(image: np.ndarray, min_quality: int = 30, max_quality: int = 95, p: float = 0.6) -> np.ndarray:
+    """`jpeg` with a range that reaches FF++ c40-like loss (quality ~30): SBI's blend traces must survive it."""
+    return jpeg(image, min_quality=min_quality, max_quality=max_quality, p=p)
+
+
+def colour(image: np.ndarray, p: float = 0.5) -> np.ndarray:
+    """With probability p, jitter brightness and contrast (+-10%), saturation (+-20%) and hue (+-5 degrees), as SBI does."""
+    if float(torch.rand(())) >= p:
+        return image
+    out = image.astype(np.float32)
+    gain, bias = _uniform(0.9, 1.1), _uniform(-0.1, 0.1) * 255.0
+    out = (out - 128.0) * gain + 128.0 + bias
+    hsv = cv2.cvtColor(np.clip(out, 0, 255).astype(np.uint8), cv2.COLOR_RGB2HSV).astype(np.float32)
+    hsv[..., 0] = (hsv[..., 0] + _uniform(-2.5, 2.5)) % 180.0  # OpenCV hue is 0..180
+    hsv[..., 1] = np.clip(hsv[..., 1] * _uniform(0.8, 1.2), 0, 255)
+    return cv2.cvtColor(hsv.astype(np.uint8), cv2.COLOR_HSV2RGB)
+
+
 AUGMENTATIONS: dict[str, Augmentation] = {
     "hflip": horizontal_flip,
     # partial, not lambda: DataLoader workers started with spawn must pickle it.
@@ -90,6 +109,8 @@ AUGMENTATIONS: dict[str, Augmentation] = {
     "zoom": zoom,
     "jpeg": jpeg,
     "downscale": downscale,
+    "compress": compress,
+    "colour": colour,
 }
 
 

@@ -20,7 +20,7 @@ from ddtool.errors import ConfigError
 DEVICES = ("auto", "cpu", "cuda")
 BALANCE_MODES = ("weighted", "none")
 OPTIMIZERS = ("adam", "adamw", "sgd")
-AUGMENTS = ("hflip", "rotate10", "zoom", "jpeg", "downscale")  # names in ddtool.train.augment.AUGMENTATIONS
+AUGMENTS = ("hflip", "rotate10", "zoom", "jpeg", "downscale", "compress", "colour")  # names in ddtool.train.augment.AUGMENTATIONS
 
 
 @dataclass
@@ -52,6 +52,8 @@ class TrainConfig:
     compile: bool = False
     max_steps: int | None = None
     resume: bool = False
+    pretrained: bool = True  # start from ImageNet weights where the model has them (ModelSpec.pretrained)
+    keep_epochs: bool = False  # also keep every epoch's checkpoint (epoch_NNN.json), for selection on outside data
     model_kwargs: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:

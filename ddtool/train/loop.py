@@ -282,20 +282,23 @@ class _Objective(nn.Module):
         return F.cross_entropy(logits.float(), y), logits
 
 
-def _build_model(name: str, kwargs: dict[str, Any], size: int | None) -> tuple[nn.Module, dict[str, Any]]:
+def _build_model(name: str, kwargs: dict[str, Any], size: int | None, pretrained: bool = False) -> tuple[nn.Module, dict[str, Any]]:
     """Build the model; with --size, tell models that bake the size into their layers (MesoNet's dense head).
 
     Returns the kwargs actually used, which the checkpoint card records so the
-    model can be rebuilt for evaluation.
+    model can be rebuilt for evaluation. `pretrained` (ImageNet start) is left
+    out of them: a trained checkpoint's own weights replace it, so rebuilding
+    for evaluation need not load ImageNet weights again.
     """
+    build_extra = {"pretrained": True} if pretrained and get_spec(name).pretrained and "pretrained" not in kwargs else {}
     if size and "input_size" not in kwargs:
         try:
-            return create_model(name, **kwargs, input_size=size), {**kwargs, "input_size": size}
+            return create_model(name, **kwargs, **build_extra, input_size=size), {**kwargs, "input_size": size}
         except TypeError as exc:
             if "input_size" not in str(exc):
                 raise ConfigError(f"model_kwargs do not fit {name!r}: {exc}") from None
     try:
-        return create_model(name, **kwargs), kwargs
+        return create_model(name, **kwargs, **build_extra), kwargs
     except TypeError as exc:
         raise ConfigError(f"model_kwargs do not fit {name!r}: {exc}") from None
 
@@ -590,7 +593,7 @@ def train(config: TrainConfig, on_epoch_end: EpochCallback | None = None) -> Run
     # ---- data
     inputs_file = None
     if input_spec.input_kind == "image":
-        split = split_train_val(read_manifest(config.data), config.val_fraction, config.seed, config.holdout_method)
+        split = split_train_val(read_manifest(config.data), config.val_fraction, config.seed, config.holdout_method, need_fakes=not config.synth)
         train_set, val_set = _image_datasets(config, input_spec, split)
     else:
         split, train_set, val_set = _array_datasets(config, input_spec)
@@ -614,7 +617,7 @@ def train(config: TrainConfig, on_epoch_end: EpochCallback | None = None) -> Run
     model_kwargs = dict(config.model_kwargs)
     if model_name == "did":
         model_kwargs = {"backbone": input_spec.name, "num_domains": len(split.domains), **model_kwargs}
-    model, model_kwargs = _build_model(model_name, model_kwargs, config.size)
+    model, model_kwargs = _build_model(model_name, model_kwargs, config.size, pretrained=config.pretrained and not config.resume)
     model.to(device)
     channels_last = on_cuda and input_spec.input_kind == "image"
     if channels_last:
@@ -704,6 +707,8 @@ def train(config: TrainConfig, on_epoch_end: EpochCallback | None = None) -> Run
                 best_auc, best_epoch = row["val_auc"], epoch + 1
                 save_checkpoint(model, best_card, model_name, model_kwargs, metrics=metrics, selected_on="val_auc", **card_common)
             save_checkpoint(model, last_card, model_name, model_kwargs, metrics=metrics, **card_common)
+            if config.keep_epochs:
+                save_checkpoint(model, run_dir / f"epoch_{epoch + 1:03d}.json", model_name, model_kwargs, metrics=metrics, **card_common)
             _write_metrics(run_dir, history)
             _write_curves(run_dir, history, f"{model_name} on {Path(config.data).name}")
             _save_state(
