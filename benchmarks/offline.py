@@ -168,7 +168,10 @@ def train_or_reuse(entry: Entry, options: BenchmarkOptions, run_dir: Path, holdo
     best = run_dir / "best.json"
     if best.is_file():
         recorded = json.loads(best.read_text(encoding="utf-8")).get("config") or {}
-        wanted = config.to_dict()
+        from ddtool.train.checkpoint import strip_machine_paths
+
+        # the card stores paths made portable (relative to its folder); compare like with like
+        wanted = strip_machine_paths(config.to_dict(), base=best.resolve().parent)
         # unset hyper-parameters mean the paper default, which the stored config holds resolved
         paper_default = {k for k in ("epochs", "batch_size", "size", "augment", "synth", "lr_decay") if wanted.get(k) is None}
         paper_default |= {k for k in ("synth_repeats",) if k not in recorded and wanted.get(k) == 1}  # runs made before the key existed

@@ -312,6 +312,10 @@ def ship_checkpoint(
         default=bool(default),
         shipped_from=str(Path(source_card["_card_path"]).resolve()),
     )
+    # A shipped card travels: folders are named by their last two parts, never by the training machine's absolute path.
+    from ddtool.train.checkpoint import strip_machine_paths
+
+    card = strip_machine_paths(card)
     problems = card_problems(card)
     if problems:
         weights_path.unlink(missing_ok=True)

@@ -115,3 +115,25 @@ def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path, monkeypatc
     monkeypatch.undo()
     assert target.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["metrics.json"], "no temp file left behind"
+
+
+def test_cards_store_no_absolute_paths(tmp_path):
+    """A card travels with its weights: nearby paths become relative to its folder, far ones a two-part label."""
+    import json
+
+    from ddtool.train.checkpoint import portable_path, save_checkpoint, strip_machine_paths
+
+    run = tmp_path / "runs" / "m" / "intra"
+    cache = tmp_path / "cache"
+    card = save_checkpoint(
+        torch.nn.Linear(2, 2), run / "best", "linear", {},
+        config={"data": str(cache), "out": str(run)},
+        training_data={"cache": str(cache), "summary": f"faces from face cache {cache}"},
+        training_command=f"ddtool train --data {cache} --out /srv/box/home/me/runs/x",
+    )
+    stored = json.loads(card.read_text())
+    assert stored["config"] == {"data": "../../../cache", "out": "."}
+    assert stored["training_data"]["summary"] == "faces from face cache ../../../cache"
+    assert stored["training_command"] == "ddtool train --data ../../../cache --out runs/x"
+    assert portable_path("/srv/box/home/me/cache") == "me/cache"
+    assert strip_machine_paths({"a": ["1/2 and/or https://x.org/a/b", 3]}) == {"a": ["1/2 and/or https://x.org/a/b", 3]}

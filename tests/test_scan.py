@@ -60,7 +60,7 @@ def test_scan_video_end_to_end(face_video, checkpoints, tmp_path, capsys):
     assert item["segments"] and item["segments"][0]["start"] == 0.0
 
     folder = out / output_dir_name(face_video)
-    assert sorted(p.name for p in folder.iterdir()) == ["report.html", "result.json", "scores.csv", "segments.srt", "timeline.png"]
+    assert sorted(p.name for p in folder.iterdir()) == ["manifest.sha256", "report.html", "result.json", "scores.csv", "segments.srt", "timeline.png"]
     with open(folder / "scores.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
     assert len(rows) == 5 and list(rows[0]) == ["frame_index", "timestamp", "track_id", "x0", "y0", "x1", "y1", "score"]
@@ -78,7 +78,8 @@ def test_scan_video_end_to_end(face_video, checkpoints, tmp_path, capsys):
     assert len(images) >= 3
     for encoded in images:
         assert cv2.imdecode(np.frombuffer(base64.b64decode(encoded), np.uint8), cv2.IMREAD_COLOR) is not None
-    assert "Grad-CAM" in html
+    assert "Grad-CAM" in html and "where the detector looked" in html.lower()
+    assert "saw evidence of forgery" not in html
 
 
 def test_scan_real_exit_code_and_table(face_video, checkpoints, capsys):
@@ -124,13 +125,14 @@ def test_folder_scan_continues_past_bad_files(tmp_path, face_video, checkpoints,
     code, stdout, stderr = run_cli(
         ["scan", str(folder), "--weights", str(checkpoints["real"]), "--frames", "3", "--json", "--out", str(out)], capsys
     )
-    assert code == 0  # the bad file is listed but does not change "real"
+    assert code == 6  # some input failed, none of the others is fake
     document = json.loads(stdout)
     assert [i["verdict"] for i in document["inputs"]] == ["error", "real"]
     assert "text file" in document["inputs"][0]["errors"][0]
     assert "broken.mp4" in stderr
-    assert sorted(p.name for p in out.iterdir()) == ["broken.mp4", "sub__clip.mp4"]
-    assert not (out / "broken.mp4" / "report.html").exists()
+    assert sorted(p.name for p in out.iterdir()) == ["broken.mp4", "index.html", "manifest.sha256", "sub__clip.mp4", "summary.csv"]
+    # a failed input leaves its error entry (result.json, and a report page saying why), never scores or a timeline
+    assert sorted(p.name for p in (out / "broken.mp4").iterdir()) == ["manifest.sha256", "report.html", "result.json"]
 
 
 def test_library_api_matches_cli(face_video, checkpoints):
@@ -172,8 +174,10 @@ def test_exit_codes_from_verdicts():
         return [ScanResult(f"{i}", "video", v, None, 0.5, "mean") for i, v in enumerate(verdicts)]
 
     assert exit_code_for(of("real", "real")) == 0
-    assert exit_code_for(of("real", "fake", "error")) == 1
-    assert exit_code_for(of("inconclusive", "error")) == 4
+    assert exit_code_for(of("real", "fake")) == 1
+    assert exit_code_for(of("real", "fake", "error")) == 7  # a fake and a failure both show
+    assert exit_code_for(of("real", "error")) == 6
+    assert exit_code_for(of("inconclusive", "error")) == 6
     assert exit_code_for(of("inconclusive", "real")) == 0
     assert exit_code_for(of("error", "error")) == 3
 

@@ -94,6 +94,14 @@ def comma_list(text: str | None) -> list[str] | None:
     return [item.strip() for item in text.split(",") if item.strip()]
 
 
+_INVOCATION: list[str] = []
+
+
+def command_line() -> list[str]:
+    """The command as the user typed it (argv), for provenance records."""
+    return list(_INVOCATION) or ["ddtool", *sys.argv[1:]]
+
+
 def error(message: str) -> None:
     """Print a one-line error to stderr."""
     console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
@@ -120,6 +128,7 @@ def main(argv: list[str] | None = None) -> None:
     # click's base error, found through a public name (newer typer vendors click)
     click_exception = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
     debug = bool(os.environ.get("DDTOOL_DEBUG"))
+    _INVOCATION[:] = ["ddtool", *(sys.argv[1:] if argv is None else argv)]
     try:
         code = app(args=argv, prog_name="ddtool", standalone_mode=False)
         sys.exit(code if isinstance(code, int) else 0)

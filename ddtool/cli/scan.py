@@ -10,7 +10,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from ddtool.cli.app import app, console, error
+from ddtool.cli.app import app, console
 from ddtool.cli.options import DetectorModel, DetectorName, detector_model_option, detector_option
 from ddtool.evaluate.rules import RULES
 
@@ -34,7 +34,8 @@ class _RichProgress:
 
 
 def _result_table(result) -> Table:
-    colour = {"fake": "bold red", "real": "bold green"}.get(result.verdict, "bold yellow")
+    low = result.strength()["level"] == "low"
+    colour = {"fake": "bold red", "real": "bold green"}.get(result.verdict, "bold yellow") if not low else "yellow"
     score = "n/a" if result.score is None else f"{result.score:.3f}"
     table = Table(title=f"{result.path}", title_justify="left", show_header=True)
     table.add_column("verdict")
@@ -44,10 +45,10 @@ def _result_table(result) -> Table:
     table.add_column("tracks (score)")
     table.add_column("segments")
     tracks = ", ".join(f"{t['track_id']}: {t['score']:.3f} ({t['faces']})" for t in result.tracks) or "-"
-    segments = ", ".join(f"{s['start']:.1f}-{s['end']:.1f}s" for s in result.segments[:4]) or "-"
+    segments = ", ".join(f"{s['start']:.1f}s" if s["end"] <= s["start"] else f"{s['start']:.1f}-{s['end']:.1f}s" for s in result.segments[:4]) or "-"
     if len(result.segments) > 4:
         segments += f" (+{len(result.segments) - 4})"
-    table.add_row(f"[{colour}]{result.verdict.upper()}[/]", score, f"{result.threshold:g}", str(len(result.frames)), tracks, segments)
+    table.add_row(f"[{colour}]{result.verdict.upper()}{' (low confidence)' if low else ''}[/]", score, f"{result.threshold:g}", str(len(result.frames)), tracks, segments)
     return table
 
 
@@ -64,59 +65,106 @@ def scan(
     threshold: float = typer.Option(0.5, "--threshold", min=0.0, max=1.0, help="Score at or above which an input is judged fake."),
     device: str = typer.Option("cpu", "--device", help="cpu, cuda, cuda:N or auto."),
     batch: int = typer.Option(32, "--batch", min=1, help="Face crops per model forward pass."),
-    out_dir: Optional[Path] = typer.Option(None, "--out", help="Write scores.csv, result.json, timeline.png, segments.srt, report.html per input here."),
+    out_dir: Optional[Path] = typer.Option(None, "--out", help="Evidence folder: per input result.json, scores.csv, timeline.png, segments.srt, report.html, manifest.sha256; a folder scan adds index.html + summary.csv."),
     json_output: bool = typer.Option(False, "--json", help="Print one JSON document on stdout and nothing else."),
     report: bool = typer.Option(True, "--report/--no-report", help="With --out: also write report.html (Grad-CAM costs a backward pass)."),
     aggregate: str = typer.Option("mean", "--aggregate", help=f"Per-track rule: {', '.join(RULES)}. Video = max over tracks."),
     margin: Optional[float] = typer.Option(
         None, "--margin", min=0.0, max=2.0, help="Border around the face box, as a fraction of it \\[default: as the model's training crops]."
     ),
+    case: Optional[str] = typer.Option(None, "--case", help="Case ID, printed at the top of the report and stored in result.json."),
+    examiner: Optional[str] = typer.Option(None, "--examiner", help="Examiner name, printed in the report and stored in result.json."),
+    note: Optional[str] = typer.Option(None, "--note", help="Free-text note, printed in the report and stored in result.json."),
 ) -> None:
     """Judge videos/images real or fake and write the evidence.
 
     Exit codes: 0 all real, 1 any fake, 3 nothing could be scanned (bad input),
-    4 inconclusive (no face anywhere).
+    4 inconclusive (no face anywhere), 6 some inputs failed (none of the
+    others fake), 7 some inputs failed and another was judged fake.
     """
+    # Inputs and output folder are checked before torch or the model load (seconds), so a typo fails at once.
+    from ddtool.scan.inputs import list_inputs, prepare_out_dir
+
+    total_files = len(list_inputs(path))
+    if out_dir is not None:
+        prepare_out_dir(out_dir)
+
+    from ddtool.cli.app import command_line
     from ddtool.scan.detector import load_detector
-    from ddtool.scan.outputs import dumps, output_dir_name, results_document, write_outputs
-    from ddtool.scan.pipeline import ScanOptions, exit_code_for, list_inputs, scan_path
+    from ddtool.scan.outputs import dumps, output_dir_name, write_outputs
+    from ddtool.scan.pipeline import ScanOptions, exit_code_for_verdicts, scan_iter
+    from ddtool.scan.provenance import case_fields, session_facts
 
     options = ScanOptions(
         model=model, weights=weights, untrained=untrained, frames=frames, detector=detector.value, detector_model=detector_model, all_faces=all_faces,
         threshold=threshold, device=device, batch=batch, aggregate=aggregate, margin=margin,
+        evidence_images=out_dir is not None and report,
     )
     options.validate()
-    total_files = len(list_inputs(path))
     loaded = load_detector(options.model, options.weights, options.untrained, options.device)
     if loaded.untrained:
         console.print(f"[bold white on red] WARNING: {loaded.provenance()['warning']} [/]")
     if loaded.shipped_note:
         console.print(loaded.shipped_note, highlight=False, soft_wrap=True)
+    session = session_facts(options, command_line(), case_fields(case, examiner, note))
+    folder_scan = path.is_dir()
 
-    def save_evidence(result) -> None:
-        if out_dir is not None:
-            folder = out_dir / output_dir_name(result.path, path if path.is_dir() else None)
-            write_outputs(result, folder, loaded, report=report and result.scanned)
-
+    # Only small rows are kept per input (and the JSON objects with --json); evidence is written and dropped.
+    verdicts: list[str] = []
+    last_folder = None
+    index_rows: list[dict] = []
+    documents: list[dict] = []
     with Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
         console=console, transient=True,
     ) as bar:
-        results = scan_path(path, options, loaded, _RichProgress(bar, total_files), on_result=save_evidence)
+        for result in scan_iter(path, options, loaded, _RichProgress(bar, total_files), session=session):
+            verdicts.append(result.verdict)
+            document = result.to_dict()
+            if out_dir is not None:
+                folder = output_dir_name(result.path, path if folder_scan else None)
+                write_outputs(result, out_dir / folder, loaded, report=report)
+                last_folder = out_dir / folder
+                if folder_scan:
+                    from ddtool.scan.index import index_row
 
-    for result in results:
-        for problem in result.errors:
-            error(f"{result.path}: {problem}" if result.scanned else problem)
+                    index_rows.append(index_row(document, folder, has_report=report))
+            result.evidence = []
+            for problem in result.errors:
+                bar.console.print(f"[bold red]error:[/] {result.path}: {problem}" if result.scanned else f"[bold red]error:[/] {problem}", highlight=False, soft_wrap=True)
+            if json_output:
+                documents.append(document)
+            elif result.scanned:
+                bar.console.print(_result_table(result))
+
+    exit_code = exit_code_for_verdicts(verdicts)
+    if out_dir is not None and folder_scan:
+        from ddtool.scan.index import write_index
+
+        write_index(out_dir, index_rows, session, exit_code, str(path))
     if json_output:
-        sys.stdout.write(dumps(results_document(results)) + "\n")
+        counts: dict[str, int] = {}
+        for v in verdicts:
+            counts[v] = counts.get(v, 0) + 1
+        document = {"schema": "ddtool.scan/1", "exit_code": exit_code, "summary": counts, "scan": session, "inputs": documents}
+        sys.stdout.write(dumps(document) + "\n")
         sys.stdout.flush()
     else:
-        for result in results:
-            if result.scanned:
-                console.print(_result_table(result))
-        counts = {v: sum(r.verdict == v for r in results) for v in ("fake", "real", "inconclusive", "error")}
+        counts = {v: verdicts.count(v) for v in ("fake", "real", "uncertain", "inconclusive", "error")}
         summary = ", ".join(f"{n} {v}" for v, n in counts.items() if n)
-        console.print(f"[bold]summary:[/] {len(results)} input(s): {summary}" + (f"; evidence in {out_dir}" if out_dir else ""))
+        console.print(f"[bold]summary:[/] {len(verdicts)} input(s): {summary}" + (f"; evidence in {out_dir}" if out_dir else ""))
         if loaded.untrained:
             console.print("[bold white on red] WARNING: untrained model, these verdicts are meaningless [/]")
-    raise typer.Exit(exit_code_for(results))
+    if out_dir is not None:
+        _print_manifest_hashes(out_dir if folder_scan else last_folder)
+    raise typer.Exit(exit_code)
+
+
+def _print_manifest_hashes(folder: Path | None) -> None:
+    """The manifest's own sha256, for the analyst's case notes: it pins every file of the evidence folder."""
+    from ddtool.io import sha256_file
+    from ddtool.scan.manifest import MANIFEST
+
+    if folder is not None and (folder / MANIFEST).is_file():
+        manifest = folder / MANIFEST
+        console.print(f"evidence manifest {manifest} sha256 {sha256_file(manifest)} (check with: ddtool verify {folder})", highlight=False, soft_wrap=True)

@@ -133,6 +133,10 @@ def _own_test_set(run: RunInfo) -> tuple[str, Path]:
         data = training.get("cache") or training.get("path") or training.get("data")
     if not data:
         raise ConfigError(f"{run.card_path} does not record its training cache; pass test sets with --cross NAME|CACHE")
+    # Cards store paths relative to their own folder (checkpoint.strip_machine_paths).
+    beside_card = run.card_path.parent / str(data)
+    if not Path(str(data)).is_absolute() and not Path(str(data)).exists() and (beside_card / "manifest.csv").is_file():
+        data = beside_card
     name, cache = resolve_dataset(str(data))
     return name, cache
 

@@ -113,12 +113,17 @@ def overlay_heatmap(rgb: np.ndarray, heatmap: np.ndarray, alpha: float = 0.45) -
     return cv2.addWeighted(rgb, 1.0 - alpha, coloured, alpha, 0.0)
 
 
+def gradcam_maps(detector, faces: list[np.ndarray]) -> np.ndarray:
+    """Grad-CAM maps (N, h, w) in [0, 1] for face crops as the detector sees them; overlay them at any size."""
+    layer = resolve_layer(detector.model, detector.spec.gradcam_layer)
+    return gradcam(detector.model, detector.prepare(faces), layer)
+
+
 def explain_faces(detector, faces: list[np.ndarray]) -> list[np.ndarray]:
     """Grad-CAM overlays (RGB uint8 at the model's input size) for face crops."""
     if not faces:
         return []
-    layer = resolve_layer(detector.model, detector.spec.gradcam_layer)
-    maps = gradcam(detector.model, detector.prepare(faces), layer)
+    maps = gradcam_maps(detector, faces)
     h, w = detector.input_hw
     overlays = []
     for face, heat in zip(faces, maps):

@@ -206,12 +206,22 @@ def _count_by_grabbing(capture: cv2.VideoCapture) -> int:
     return count
 
 
-def _open_capture(path: Path) -> cv2.VideoCapture:
+def _open_capture(path: Path, head: bytes | None = None) -> cv2.VideoCapture:
     capture = cv2.VideoCapture(str(path))
     if not capture.isOpened():
         capture.release()
-        raise InputError(f"{path}: not a video or image OpenCV can open; convert it (e.g. ffmpeg -i IN OUT.mp4)")
+        _raise_undecodable(path, head, "not a video or image OpenCV can open; convert it (e.g. ffmpeg -i IN OUT.mp4)")
     return capture
+
+
+def _raise_undecodable(path: Path, head: bytes | None, fallback: str) -> None:
+    """A known container header that yields nothing is a damaged file, not a format to convert."""
+    from ddtool.media.container import diagnose_unopenable
+
+    if head is None:
+        with open(path, "rb") as handle:
+            head = handle.read(64)
+    raise InputError(f"{path}: {diagnose_unopenable(path, head) or fallback}")
 
 
 def probe(path: str | os.PathLike) -> VideoInfo:
@@ -231,11 +241,11 @@ def probe(path: str | os.PathLike) -> VideoInfo:
     if _looks_like_text(head):
         raise InputError(f"{path}: is a text file, not a video or image")
 
-    capture = _open_capture(path)
+    capture = _open_capture(path, head)
     try:
         ok, first = capture.read()
         if not ok or first is None:
-            raise InputError(f"{path}: no frame can be decoded; the file is corrupt or uses an unsupported codec")
+            _raise_undecodable(path, head, "no frame can be decoded; the file is corrupt or uses an unsupported codec")
         height, width = first.shape[:2]
         fps = _usable_fps(capture.get(cv2.CAP_PROP_FPS))
         reported = capture.get(cv2.CAP_PROP_FRAME_COUNT)

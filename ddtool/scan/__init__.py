@@ -12,6 +12,8 @@ from typing import Any
 
 _EXPORTS = {
     "scan_path": "ddtool.scan.pipeline",
+    "scan_iter": "ddtool.scan.pipeline",
+    "verify_evidence": "ddtool.scan.manifest",
     "scan_file": "ddtool.scan.pipeline",
     "ScanOptions": "ddtool.scan.pipeline",
     "ScanResult": "ddtool.scan.pipeline",

@@ -1,5 +1,5 @@
-"""The evidence folder of one scanned input: scores.csv, result.json, timeline.png,
-segments.srt and report.html, each written atomically."""
+"""The evidence folder of one scanned input: result.json, scores.csv, timeline.png,
+segments.srt, report.html and manifest.sha256, each written atomically."""
 
 from __future__ import annotations
 
@@ -56,26 +56,54 @@ def output_dir_name(path: str | Path, root: str | Path | None = None) -> str:
 def write_outputs(result, out_dir: str | Path, detector=None, report: bool = True) -> list[Path]:
     """Write the evidence files for one result into out_dir; returns their paths.
 
-    The HTML report needs the detector for its Grad-CAM overlays; without
-    one (or with report=False) it is skipped.
+    A failed input gets result.json only (its error entry); an image gets no
+    timeline and no SRT (one frame has no time axis). Segments.srt is written
+    when there is a suspicious segment. Last comes manifest.sha256: the sha256
+    of every file written, which `ddtool verify` checks. The HTML report
+    needs the detector for its Grad-CAM overlays; without one it says so.
     """
-    from ddtool.scan.timeline import timeline_png
+    from ddtool.scan.manifest import write_manifest
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    written = []
-    write_text_atomic(out_dir / "scores.csv", scores_csv(result))
-    write_json_atomic(out_dir / "result.json", result.to_dict())
-    timeline = timeline_png(result)
-    write_bytes_atomic(out_dir / "timeline.png", timeline)
-    write_text_atomic(out_dir / "segments.srt", segments_srt(result))
-    written += [out_dir / n for n in ("scores.csv", "result.json", "timeline.png", "segments.srt")]
-    if report:
+    _remove_stale(out_dir)
+    document = result.to_dict()
+    written = [out_dir / "result.json"]
+    write_json_atomic(written[0], document)
+    if result.scanned:
+        write_text_atomic(out_dir / "scores.csv", scores_csv(result))
+        written.append(out_dir / "scores.csv")
+        timeline = None
+        if result.kind == "video":
+            from ddtool.scan.timeline import timeline_png
+
+            timeline = timeline_png(result)
+            write_bytes_atomic(out_dir / "timeline.png", timeline)
+            written.append(out_dir / "timeline.png")
+            if result.segments:
+                write_text_atomic(out_dir / "segments.srt", segments_srt(result))
+                written.append(out_dir / "segments.srt")
+        if report:
+            from ddtool.scan.report import report_html
+
+            write_text_atomic(out_dir / "report.html", report_html(document, result.evidence, timeline, detector))
+            written.append(out_dir / "report.html")
+    elif report:
         from ddtool.scan.report import report_html
 
-        write_text_atomic(out_dir / "report.html", report_html(result, timeline, detector))
+        write_text_atomic(out_dir / "report.html", report_html(document, [], None, None))
         written.append(out_dir / "report.html")
+    written.append(write_manifest(out_dir, written))
     return written
+
+
+# Files a previous scan into the same folder may have left; a new scan's folder holds only its own.
+EVIDENCE_FILES = ("result.json", "scores.csv", "timeline.png", "segments.srt", "report.html", "manifest.sha256")
+
+
+def _remove_stale(out_dir: Path) -> None:
+    for name in EVIDENCE_FILES:
+        (out_dir / name).unlink(missing_ok=True)
 
 
 def results_document(results) -> dict:

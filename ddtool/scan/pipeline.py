@@ -17,7 +17,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Protocol
+from typing import Any, Callable, Iterator, Protocol
 
 import numpy as np
 
@@ -25,15 +25,16 @@ from ddtool.errors import ConfigError, DDToolError, InputError
 from ddtool.evaluate.aggregate import RULES, aggregate, check_rule, suspicious_segments
 from ddtool.media.faces import DEFAULT_SCAN_DETECTOR
 from ddtool.scan.detector import Detector, load_detector
+from ddtool.scan.inputs import IMAGE_SUFFIXES, MEDIA_SUFFIXES, VIDEO_SUFFIXES, list_inputs  # noqa: F401 (re-exported)
 
-VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".3gp", ".ts", ".mts"}
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
-MEDIA_SUFFIXES = VIDEO_SUFFIXES | IMAGE_SUFFIXES
 # Crops kept per input for the report's "most / least suspicious" galleries.
 EVIDENCE_CROPS = 4
 # Faces per hand-over to the scorer thread: small enough that scoring starts
 # while frames are still being detected, large enough to batch well.
 SCORE_CHUNK = 8
+# Evidence crops are shown at the face's own resolution, capped so a 4K face stays a small report.
+NATIVE_CROP_MAX = 512
+THUMB_WIDTH = 480
 
 FAKE, REAL, INCONCLUSIVE, ERROR = "fake", "real", "inconclusive", "error"
 
@@ -52,6 +53,8 @@ class ScanOptions:
     batch: int = 32
     aggregate: str = "mean"
     margin: float | None = None  # None: the margin the model's training crops had (its card), else 0
+    # Re-decode the evidence frames for the report: the face at its own resolution + a frame thumbnail.
+    evidence_images: bool = False
 
     def validate(self) -> None:
         if self.frames < 1:
@@ -91,7 +94,11 @@ class FaceEvidence:
     timestamp: float
     track_id: int
     score: float
-    image: np.ndarray
+    image: np.ndarray  # the crop the model scored (its input size)
+    box: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)
+    native: np.ndarray | None = None  # same region at the face's own resolution (capped at NATIVE_CROP_MAX)
+    thumb: np.ndarray | None = None  # the whole frame, THUMB_WIDTH wide at most
+    thumb_scale: float = 1.0  # thumb pixels per frame pixel
 
 
 @dataclass
@@ -111,10 +118,20 @@ class ScanResult:
     errors: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
     evidence: list[FaceEvidence] = field(default_factory=list)
+    input: dict[str, Any] = field(default_factory=dict)  # path as given, size, mtime, sha256
+    container: dict[str, Any] = field(default_factory=dict)  # PyAV's container/stream facts
+    session: dict[str, Any] = field(default_factory=dict)  # provenance.session_facts of the run
+    detectors: list[dict[str, Any]] = field(default_factory=list)  # provenance.detector_facts each
+    started_utc: str | None = None
 
     @property
     def scanned(self) -> bool:
         return self.verdict != ERROR
+
+    def strength(self) -> dict[str, Any]:
+        from ddtool.scan.wording import verdict_strength
+
+        return verdict_strength(self.verdict, self.score, self.threshold, self.detectors)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -137,6 +154,17 @@ class ScanResult:
             "segments": self.segments,
             "errors": self.errors,
             "timings": {k: round(v, 4) for k, v in self.timings.items()},
+            "strength": self.strength(),
+            "input": self.input,
+            "container": self.container,
+            "case": self.session.get("case", {}),
+            "scan": {
+                **{k: v for k, v in self.session.items() if k != "case"},
+                "run_started_utc": self.session.get("started_utc"),
+                "started_utc": self.started_utc,
+                "duration_s": round(self.timings.get("total", 0.0), 4),
+            },
+            "detectors": self.detectors,
         }
 
 
@@ -161,30 +189,13 @@ class _Silent:
         pass
 
 
-def list_inputs(path: str | Path) -> list[Path]:
-    """The file itself, or every video/image under a folder (recursive, sorted)."""
-    path = Path(path)
-    if not path.exists():
-        raise InputError(f"{path}: no such file or folder; check the path")
-    if path.is_dir():
-        try:
-            found = sorted(p for p in path.rglob("*") if p.suffix.lower() in MEDIA_SUFFIXES and not p.name.startswith("."))
-        except OSError as exc:
-            raise InputError(f"{path}: cannot list the folder ({exc.strerror}); check its permissions") from None
-        if not found:
-            raise InputError(
-                f"{path}: no videos or images inside (looked for {', '.join(sorted(MEDIA_SUFFIXES))}); pass a media file or folder"
-            )
-        return found
-    return [path]
-
-
 def scan_path(
     path: str | Path,
     options: ScanOptions | None = None,
     detector: Detector | None = None,
     progress: ScanProgress | None = None,
     on_result: Callable[[ScanResult], None] | None = None,
+    session: dict[str, Any] | None = None,
 ) -> list[ScanResult]:
     """Scan a video, an image or a folder; one ScanResult per input file.
 
@@ -192,20 +203,37 @@ def scan_path(
     only a missing path, an empty folder or bad options raise. `on_result`
     is called as each file finishes (e.g. to write its evidence folder
     before the next file, so a long folder scan leaves results behind).
+    Keeps every result; for a large folder iterate `scan_iter` instead.
     """
+    results = []
+    for result in scan_iter(path, options, detector, progress, session):
+        if on_result is not None:
+            on_result(result)
+        results.append(result)
+    return results
+
+
+def scan_iter(
+    path: str | Path,
+    options: ScanOptions | None = None,
+    detector: Detector | None = None,
+    progress: ScanProgress | None = None,
+    session: dict[str, Any] | None = None,
+) -> Iterator[ScanResult]:
+    """Yield one ScanResult per input as it finishes; nothing is kept here, so a
+    caller that writes each result and drops it scans any number of files in flat memory."""
+    from ddtool.scan.provenance import detector_facts, session_facts
+
     options = options or ScanOptions()
     options.validate()
     inputs = list_inputs(path)
     detector = detector or load_detector(options.model, options.weights, options.untrained, options.device)
     extractor = make_extractor(options, detector)
     progress = progress or _Silent()
-    results = []
+    session = session if session is not None else session_facts(options)
+    detectors = [detector_facts(detector)]
     for item in inputs:
-        result = scan_file(item, options, detector, extractor, progress)
-        if on_result is not None:
-            on_result(result)
-        results.append(result)
-    return results
+        yield scan_file(item, options, detector, extractor, progress, session=session, detectors=detectors)
 
 
 def make_extractor(options: ScanOptions, detector: Detector):
@@ -216,27 +244,64 @@ def make_extractor(options: ScanOptions, detector: Detector):
     return FaceExtractor(face_detector, size=max(detector.input_hw), margin=margin, all_faces=options.all_faces)
 
 
-def scan_file(path: Path, options: ScanOptions, detector: Detector, extractor=None, progress: ScanProgress | None = None) -> ScanResult:
+def scan_file(
+    path: Path,
+    options: ScanOptions,
+    detector: Detector,
+    extractor=None,
+    progress: ScanProgress | None = None,
+    session: dict[str, Any] | None = None,
+    detectors: list[dict[str, Any]] | None = None,
+) -> ScanResult:
     """Scan one file; input problems are returned as an "error" result, never raised."""
+    from ddtool.scan.provenance import detector_facts, utc_now
+
     progress = progress or _Silent()
     extractor = extractor or make_extractor(options, detector)
     result = ScanResult(str(path), "video", ERROR, None, options.threshold, options.aggregate, model=detector.provenance())
+    result.session = session or {}
+    result.detectors = detectors if detectors is not None else [detector_facts(detector)]
+    result.started_utc = utc_now()
+    started = time.perf_counter()
     try:
         _scan_into(result, Path(path), options, detector, extractor, progress)
     except DDToolError as exc:
         result.verdict = ERROR
         result.score = None
         result.errors.append(str(exc))
+        result.frames, result.tracks, result.segments, result.evidence = [], [], [], []
+        result.input = result.input or _input_facts_if_readable(Path(path))
+        if not result.container and result.input.get("sha256"):
+            from ddtool.media.container import container_facts
+
+            result.container = container_facts(path)  # what FFmpeg makes of a damaged file is evidence too
+    result.timings["total"] = time.perf_counter() - started
     progress.end_file(result)
     return result
 
 
+def _input_facts_if_readable(path: Path) -> dict[str, Any]:
+    """A failed input's hash still identifies what was handed in (when it can be read at all)."""
+    from ddtool.media.container import file_facts
+
+    try:
+        return file_facts(path) if path.is_file() else {"path": str(path)}
+    except OSError:
+        return {"path": str(path)}
+
+
 def _scan_into(result: ScanResult, path: Path, options: ScanOptions, detector: Detector, extractor, progress: ScanProgress) -> None:
+    from ddtool.media.container import container_facts, file_facts
     from ddtool.media.video import prefetch, probe, read_frames, sample_indices
 
     started = time.perf_counter()
     info = probe(path)
+    timings = {"probe": time.perf_counter() - started}
+    tick = time.perf_counter()
+    result.input = file_facts(path)
+    timings["hash"] = time.perf_counter() - tick
     result.kind = "image" if info.is_image else "video"
+    result.container = container_facts(path, is_image=info.is_image)
     result.info = {
         "width": info.width,
         "height": info.height,
@@ -247,7 +312,7 @@ def _scan_into(result: ScanResult, path: Path, options: ScanOptions, detector: D
     indices = [0] if info.is_image else sample_indices(info.frame_count, frames=options.frames)
     result.frames_sampled = len(indices)
     progress.start_file(path, len(indices))
-    timings = {"probe": time.perf_counter() - started, "decode": 0.0, "detect": 0.0, "crop": 0.0, "model": 0.0}
+    timings.update(decode=0.0, detect=0.0, crop=0.0, model=0.0)
 
     decoded = 0
 
@@ -302,7 +367,13 @@ def _scan_into(result: ScanResult, path: Path, options: ScanOptions, detector: D
     ]
     result.evidence = _pick_evidence(crops)
     judge(result, options)
-    timings["total"] = time.perf_counter() - started
+    if options.evidence_images and result.evidence:
+        tick = time.perf_counter()
+        _attach_evidence_images(path, result.evidence, extractor.margin)
+        timings["evidence"] = time.perf_counter() - tick
+    after = file_facts(path, with_hash=False)
+    if (after["size_bytes"], after["modified_utc"]) != (result.input["size_bytes"], result.input["modified_utc"]):
+        raise InputError(f"{path}: the file changed while it was being scanned (size or modification time); scan a copy that nothing writes to")
     result.timings = timings
 
 
@@ -377,9 +448,33 @@ def _pick_evidence(crops: list) -> list[FaceEvidence]:
     order = sorted(range(len(crops)), key=lambda i: -float(crops[i][1]))
     keep = order[:EVIDENCE_CROPS] + [i for i in order[-EVIDENCE_CROPS:] if i not in order[:EVIDENCE_CROPS]]
     return [
-        FaceEvidence(crops[i][0].frame_index, float(crops[i][0].timestamp), int(crops[i][0].track_id), float(crops[i][1]), crops[i][0].image)
+        FaceEvidence(
+            crops[i][0].frame_index, float(crops[i][0].timestamp), int(crops[i][0].track_id), float(crops[i][1]), crops[i][0].image,
+            box=tuple(float(v) for v in _box_tuple(crops[i][0].box)),
+        )
         for i in keep
     ]
+
+
+def _attach_evidence_images(path: Path, evidence: list[FaceEvidence], margin: float) -> None:
+    """Decode the few evidence frames again: each face at its own resolution and a thumbnail of the frame."""
+    import cv2
+
+    from ddtool.media.faces import Box, crop_face
+    from ddtool.media.video import read_frames
+
+    wanted = {e.frame_index for e in evidence}
+    for frame in read_frames(path, sorted(wanted)):
+        height, width = frame.image.shape[:2]
+        scale = min(1.0, THUMB_WIDTH / width)
+        thumb = cv2.resize(frame.image, (max(1, round(width * scale)), max(1, round(height * scale))), interpolation=cv2.INTER_AREA)
+        for e in evidence:
+            if e.frame_index != frame.index:
+                continue
+            box = Box(*e.box, 1.0)
+            side = int(round(max(box.width, box.height) * (1.0 + margin)))
+            e.native = crop_face(frame.image, box, margin=margin, size=int(min(NATIVE_CROP_MAX, max(8, side))))
+            e.thumb, e.thumb_scale = thumb, scale
 
 
 def _box_tuple(box) -> tuple[float, float, float, float]:
@@ -390,19 +485,31 @@ def _finite_or_none(value: float) -> float | None:
     return round(float(value), 4) if value is not None and math.isfinite(value) else None
 
 
-def exit_code_for(results: list[ScanResult]) -> int:
-    """0 all real, 1 any fake, 4 nothing but inconclusive, 3 nothing could be scanned.
+EXIT_FAILED_SOME = 6  # some inputs failed, no other input judged fake
+EXIT_FAILED_SOME_FAKE = 7  # some inputs failed and at least one other was judged fake
 
-    Files that failed are listed but change neither 0 nor 1.
-    """
-    scanned = [r for r in results if r.scanned]
+
+def exit_code_for(results: list[ScanResult]) -> int:
+    return exit_code_for_verdicts([r.verdict for r in results])
+
+
+def exit_code_for_verdicts(verdicts: list[str]) -> int:
+    """0 all real, 1 any fake, 4 nothing but inconclusive, 3 nothing could be scanned;
+    6 / 7 when some inputs failed (7: and another was judged fake), so a fake and a failure both show."""
+    scanned = [v for v in verdicts if v != ERROR]
     if not scanned:
         return 3
-    if any(r.verdict == FAKE for r in scanned):
+    fake = any(v == FAKE for v in scanned)
+    if len(scanned) < len(verdicts):
+        return EXIT_FAILED_SOME_FAKE if fake else EXIT_FAILED_SOME
+    if fake:
         return 1
-    if any(r.verdict == REAL for r in scanned):
+    if any(v == REAL for v in scanned):
         return 0
     return 4
 
 
-__all__ = ["make_extractor", "RULES", "ScanOptions", "ScanResult", "FrameScore", "scan_path", "scan_file", "exit_code_for", "list_inputs"]
+__all__ = [
+    "make_extractor", "RULES", "ScanOptions", "ScanResult", "FrameScore", "scan_path", "scan_iter", "scan_file",
+    "exit_code_for", "exit_code_for_verdicts", "list_inputs",
+]

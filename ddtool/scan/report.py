@@ -1,25 +1,58 @@
 """report.html: one self-contained page (every image a base64 data URI) an analyst can
-mail or archive: verdict, model provenance, timeline, Grad-CAM evidence."""
+mail, print to PDF or archive: case, verdict at its real strength, the detector's limits
+in plain words, timeline or score bar, where the detector looked, and provenance.
+
+It is written from the input's result.json document (so every field the JSON
+carries, such as a detector panel, can appear) plus the few evidence crops,
+which the JSON does not hold.
+"""
 
 from __future__ import annotations
 
 import base64
 import html
-import json
+import math
+from pathlib import Path
 
 import cv2
 import numpy as np
 
-from ddtool.scan.pipeline import EVIDENCE_CROPS
+from ddtool.scan.pipeline import EVIDENCE_CROPS, segment_gap
 
 STYLE = """
-body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1000px;color:#222}
-h1 span.fake{color:#b00}h1 span.real{color:#070}h1 span.inconclusive,h1 span.error{color:#a60}
+body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1000px;color:#222;line-height:1.4;padding:0 1em}
+h1{font-size:1.5em;margin:.2em 0}h2{font-size:1.2em;margin-top:1.6em;border-bottom:1px solid #ddd}
+.verdict{border:3px solid #888;padding:.8em 1em;margin:1em 0;border-radius:6px}
+.verdict .label{font-size:2em;font-weight:bold;letter-spacing:.03em}
+.verdict.fake.high{background:#b00;border-color:#b00;color:#fff}
+.verdict.fake.low{background:#fff4f0;border-color:#c44;border-style:dashed;color:#822}
+.verdict.real.high{background:#0a6e2a;border-color:#0a6e2a;color:#fff}
+.verdict.real.low{background:#f2f4f7;border-color:#667;border-style:dashed;color:#334}
+.verdict.uncertain{background:#fff7e0;border-color:#c90;color:#640}
+.verdict.inconclusive,.verdict.error{background:#f4f4f4;border-color:#999;color:#444}
+.verdict ul{margin:.3em 0 0 1.2em;padding:0}
+.limits{border-left:6px solid #c90;background:#fffaf0;padding:.6em 1em;margin:1em 0}
+.limits dt{font-weight:bold;margin-top:.4em}.limits dd{margin:0 0 0 1em}
 .warn{background:#b00;color:#fff;padding:.8em;font-weight:bold;font-size:1.2em}
-table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:.25em .6em;text-align:left}
-.gallery{display:flex;flex-wrap:wrap;gap:12px}.gallery figure{margin:0;text-align:center;font-size:.85em}
-.gallery img{width:160px;height:160px;display:block}
-code{background:#f3f3f3;padding:0 .3em}
+.case{background:#eef3fa;padding:.5em 1em;border-radius:4px}
+table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:.25em .6em;text-align:left;vertical-align:top}
+td.hash,code.hash{font-family:monospace;font-size:.85em;word-break:break-all}
+.gallery{display:flex;flex-wrap:wrap;gap:14px}.gallery figure{margin:0;font-size:.85em;max-width:100%}
+.gallery .row{display:flex;gap:6px;align-items:flex-start}
+.gallery img.face{width:180px;height:180px;display:block;image-rendering:auto}
+.gallery img.frame{height:180px;display:block}
+.scorebar{position:relative;height:26px;background:linear-gradient(90deg,#e8f3ea,#fbe9e9);border:1px solid #aaa;max-width:600px}
+.scorebar .fill{position:absolute;top:0;bottom:0;left:0;background:rgba(90,90,90,.35)}
+.scorebar .thr{position:absolute;top:-4px;bottom:-4px;width:2px;background:#000}
+.scorebar .val{position:absolute;top:3px;left:6px;font-weight:bold}
+.colorbar img{width:260px;height:14px;vertical-align:middle;border:1px solid #999}
+code{background:#f3f3f3;padding:0 .3em}.small{color:#666;font-size:.85em}
+@media print{
+ body{max-width:none;margin:0;font-size:10pt}
+ .verdict,.warn,.limits,.scorebar,.case{-webkit-print-color-adjust:exact;print-color-adjust:exact}
+ h2{break-after:avoid}table,figure,.limits,.verdict{break-inside:avoid}
+ a{color:inherit;text-decoration:none}
+}
 """
 
 
@@ -34,111 +67,341 @@ def _esc(value) -> str:
     return html.escape("" if value is None else str(value))
 
 
-def _gallery(items: list[tuple[np.ndarray, str]]) -> str:
-    figures = "".join(
-        f'<figure><img src="{data_uri_png(img)}" alt="{_esc(caption)}"><figcaption>{_esc(caption)}</figcaption></figure>'
-        for img, caption in items
-    )
-    return f'<div class="gallery">{figures}</div>'
+def _fmt(value, digits: int = 3) -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}" if math.isfinite(value) else "n/a"
+    return str(value)
 
 
-def _evidence_section(result, detector) -> str:
-    if not result.evidence:
-        return "<p>No face was found in the sampled frames, so there is nothing to explain.</p>"
-    ranked = sorted(result.evidence, key=lambda e: -e.score)
-    top = ranked[:EVIDENCE_CROPS]
-    bottom = [e for e in ranked[::-1] if e not in top][:EVIDENCE_CROPS]
-    overlays: list[np.ndarray] = []
-    note = ""
-    if detector is not None:
-        from ddtool.explain.gradcam import explain_faces
+def _rows(pairs) -> str:
+    return "<table>" + "".join(f"<tr><th>{_esc(k)}</th><td>{v}</td></tr>" for k, v in pairs if v not in (None, "")) + "</table>"
 
-        overlays = explain_faces(detector, [e.image for e in top])
+
+def _words(mapping: dict | None) -> str:
+    """A small dict (tags, options) as 'key: value' lines, never as JSON."""
+    if not mapping:
+        return ""
+    return "<br>".join(f"{_esc(k)}: {_esc('default' if v is None else v)}" for k, v in mapping.items())
+
+
+def panel_of(doc: dict) -> list[dict]:
+    """The detector panel when the result has one, else today's single model as a one-entry panel."""
+    if doc.get("panel"):
+        return list(doc["panel"])
+    return [
+        {
+            "name": doc.get("model"),
+            "weights": Path(doc["weights"]).name if doc.get("weights") else None,
+            "sha256": doc.get("weights_sha256"),
+            "score": doc.get("score"),
+            "operating_point": doc.get("threshold"),
+            "reference_percentile": None,
+            "verdict": doc.get("verdict"),
+        }
+    ]
+
+
+def frame_count_words(n: int) -> str:
+    return f"{n} frame" if n == 1 else f"{n} frames"
+
+
+# ------------------------------------------------------------------ sections
+
+
+def _case(doc: dict) -> str:
+    case = doc.get("case") or {}
+    if not case:
+        return ""
+    names = {"case": "case", "examiner": "examiner", "note": "note"}
+    return '<div class="case">' + _rows((names.get(k, k), _esc(v)) for k, v in case.items()) + "</div>"
+
+
+def _verdict(doc: dict) -> str:
+    verdict = doc.get("verdict") or "error"
+    strength = doc.get("strength") or {"level": "none", "reasons": []}
+    level = strength.get("level", "none")
+    label = verdict.upper()
+    if level == "low" and verdict in ("fake", "real"):
+        label += " (low confidence)"
+    score = doc.get("score")
+    if score is None:
+        sentence = "No score." if verdict != "error" else "The input could not be scanned: see the problem below."
+        if verdict == "inconclusive":
+            sentence = "No usable face was found in the sampled frames, so the detector could not judge this input."
     else:
-        note = "<p>(Grad-CAM overlays need the model; this report was written without it.)</p>"
+        sentence = (
+            f"Score {score:.3f} (the detector's P(fake), aggregated with <code>{_esc(doc.get('aggregate'))}</code> per face track, "
+            f"maximum over tracks) against threshold {doc.get('threshold'):g}."
+        )
+    reasons = "".join(f"<li>{_esc(r)}</li>" for r in strength.get("reasons", []) if level == "low")
+    why = f"<p>Why the confidence is low:</p><ul>{reasons}</ul>" if reasons else ""
+    return f'<div class="verdict {_esc(verdict)} {_esc(level)}"><div class="label">{_esc(label)}</div><p>{sentence}</p>{why}</div>'
 
-    def caption(e):
-        when = f"t={e.timestamp:.2f}s " if np.isfinite(e.timestamp) and result.kind == "video" else ""
-        return f"frame {e.frame_index} {when}face {e.track_id} P(fake)={e.score:.3f}"
 
-    parts = ["<h2>Most suspicious faces</h2>", note]
-    parts.append(_gallery([(e.image, caption(e)) for e in top]))
-    if overlays:
-        parts.append("<h3>Grad-CAM: where the model saw evidence of forgery</h3>")
-        parts.append(_gallery([(o, caption(e)) for o, e in zip(overlays, top)]))
-    if bottom:
-        parts.append("<h2>Least suspicious faces (for contrast)</h2>")
-        parts.append(_gallery([(e.image, caption(e)) for e in bottom]))
+def _limits(doc: dict) -> str:
+    detectors = doc.get("detectors") or []
+    if not detectors:
+        return ""
+    parts = ['<div class="limits"><strong>What the detector can and cannot tell you</strong>']
+    for det in detectors:
+        limits = det.get("limits") or {}
+        parts.append(f"<p><strong>{_esc(det.get('name'))}</strong> ({_esc(det.get('weights') or 'no weights file')})</p><dl>")
+        for key, title in (
+            ("trained_on", "Trained on"),
+            ("tested_on", "Tested on"),
+            ("measured", "Measured"),
+            ("never_tested_on", "Never tested on"),
+        ):
+            parts.append(f"<dt>{title}</dt><dd>{_esc(limits.get(key, 'not recorded'))}</dd>")
+        parts.append("</dl>")
+    parts.append("<p class='small'>A score is evidence, not proof. Check the faces and segments below, and weigh the measured accuracy above.</p></div>")
     return "".join(parts)
 
 
-def _provenance(result) -> str:
-    model = result.model
-    rows = [
-        ("model", model.get("model")),
-        ("weights", model.get("weights") or ("none: UNTRAINED random weights" if model.get("untrained") else None)),
-        ("weights sha256", model.get("weights_sha256")),
-        ("training data", json.dumps(model.get("training_data")) if model.get("training_data") is not None else "not recorded"),
-        ("measured metrics", json.dumps(model.get("metrics")) if model.get("metrics") is not None else "not recorded"),
-        ("created", model.get("created")),
-        ("paper", model.get("paper")),
-        ("aggregation", f"{result.aggregate} per face track, max over tracks"),
-        ("threshold", result.threshold),
-    ]
-    return "<table>" + "".join(f"<tr><th>{_esc(k)}</th><td>{_esc(v)}</td></tr>" for k, v in rows) + "</table>"
+def _panel(doc: dict) -> str:
+    panel = panel_of(doc)
+    head = "<tr><th>detector</th><th>weights</th><th>sha256</th><th>score</th><th>operating point</th><th>reference percentile</th><th>verdict</th></tr>"
+    body = "".join(
+        f"<tr><td>{_esc(p.get('name'))}</td><td>{_esc(p.get('weights') or 'none')}</td><td class='hash'>{_esc(p.get('sha256') or 'n/a')}</td>"
+        f"<td>{_fmt(p.get('score'))}</td><td>{_fmt(p.get('operating_point'))}</td><td>{_fmt(p.get('reference_percentile'), 1)}</td>"
+        f"<td>{_esc(p.get('verdict'))}</td></tr>"
+        for p in panel
+    )
+    return f"<h2>Detectors</h2><table>{head}{body}</table>"
 
 
-def _tracks_table(result) -> str:
-    if not result.tracks:
+def _score_bar(doc: dict) -> str:
+    score, threshold = doc.get("score"), doc.get("threshold") or 0.5
+    if score is None:
+        return ""
+    return (
+        "<h2>Score</h2>"
+        f'<div class="scorebar"><div class="fill" style="width:{100 * score:.1f}%"></div>'
+        f'<div class="thr" style="left:{100 * threshold:.1f}%"></div><div class="val">P(fake) {score:.3f}</div></div>'
+        f"<p class='small'>0 (real) on the left, 1 (fake) on the right; the black line is the threshold {threshold:g}. One image: {frame_count_words(1)}, no timeline.</p>"
+    )
+
+
+def _segment_time(seg: dict) -> str:
+    if seg["end"] <= seg["start"]:
+        return f"at {seg['start']:.2f} s (one sample)"
+    return f"{seg['start']:.2f}&ndash;{seg['end']:.2f} s"
+
+
+def _segments(doc: dict) -> str:
+    if doc.get("kind") != "video" or doc.get("verdict") == "error":
+        return ""
+    frames = doc.get("frames") or []
+    fps = (doc.get("info") or {}).get("fps") or 0.0
+    gap = segment_gap([f["timestamp"] for f in frames if f.get("timestamp") is not None], fps)
+    rule = (
+        f"<p class='small'>How segments are made: sampled faces of one track scoring at or above the threshold "
+        f"{doc.get('threshold'):g} join one segment when consecutive suspicious samples are at most {gap:.2f} s apart "
+        "(1.5 times the median sampling interval, at least 1 s), bridging lower-scoring samples between them; "
+        "a segment runs from its first to its last suspicious sample, and its mean covers every sample inside, dips "
+        "included. A segment of one suspicious sample is shown as one time. Only the sampled frames were scored, so "
+        "a segment's true extent can reach to the neighbouring samples.</p>"
+    )
+    segments = doc.get("segments") or []
+    if not segments:
+        return "<h2>Suspicious segments</h2><p>None: no sampled face scored at or above the threshold.</p>" + rule
+    rows = "".join(
+        f"<tr><td>{s['track_id']}</td><td>{_segment_time(s)}</td>"
+        f"<td>{s['start_frame'] if s['start_frame'] == s['end_frame'] else str(s['start_frame']) + '&ndash;' + str(s['end_frame'])}</td>"
+        f"<td>{s['peak']:.3f}</td><td>{s['mean']:.3f}</td></tr>"
+        for s in segments
+    )
+    return "<h2>Suspicious segments</h2><table><tr><th>face</th><th>time</th><th>frames</th><th>peak</th><th>mean</th></tr>" + rows + "</table>" + rule
+
+
+def _tracks(doc: dict) -> str:
+    tracks = doc.get("tracks") or []
+    if not tracks:
         return ""
     head = "<tr><th>face</th><th>faces scored</th><th>frames</th><th>score</th><th>mean</th><th>confident</th><th>max</th></tr>"
     body = "".join(
-        f"<tr><td>{t['track_id']}</td><td>{t['faces']}</td><td>{t['first_frame']}-{t['last_frame']}</td>"
+        f"<tr><td>{t['track_id']}</td><td>{t['faces']}</td><td>{t['first_frame'] if t['first_frame'] == t['last_frame'] else str(t['first_frame']) + '&ndash;' + str(t['last_frame'])}</td>"
         f"<td>{t['score']:.3f}</td><td>{t['mean']:.3f}</td><td>{t['confident']:.3f}</td><td>{t['max']:.3f}</td></tr>"
-        for t in result.tracks
+        for t in tracks
     )
     return f"<h2>Face tracks</h2><table>{head}{body}</table>"
 
 
-def _segments_table(result) -> str:
-    if result.kind != "video":
+def _colour_bar() -> str:
+    ramp = np.tile(np.arange(256, dtype=np.uint8), (14, 1))
+    rgb = cv2.cvtColor(cv2.applyColorMap(ramp, cv2.COLORMAP_JET), cv2.COLOR_BGR2RGB)
+    return f'<p class="colorbar small">least weight <img src="{data_uri_png(rgb)}" alt="colour scale: blue low, red high"> most weight</p>'
+
+
+def _frame_thumb(e) -> np.ndarray | None:
+    if e.thumb is None:
+        return None
+    thumb = e.thumb.copy()
+    x0, y0, x1, y1 = (int(round(v * e.thumb_scale)) for v in e.box)
+    # the thumbnail is shown ~180 px high: a line this thick stays visible at that size
+    cv2.rectangle(thumb, (x0, y0), (x1, y1), (255, 40, 40), max(2, round(max(thumb.shape[:2]) / 120)))
+    return thumb
+
+
+def _caption(doc: dict, e) -> str:
+    when = f"t={e.timestamp:.2f} s, " if doc.get("kind") == "video" and np.isfinite(e.timestamp) else ""
+    return f"frame {e.frame_index} ({when}face {e.track_id}): P(fake) {e.score:.3f}"
+
+
+def _face_figure(doc: dict, e, overlay: np.ndarray | None) -> str:
+    face = e.native if e.native is not None else e.image
+    images = []
+    thumb = _frame_thumb(e)
+    if thumb is not None:
+        images.append(f'<img class="frame" src="{data_uri_png(thumb)}" alt="whole frame with the face box">')
+    images.append(f'<img class="face" src="{data_uri_png(face)}" alt="face crop">')
+    if overlay is not None:
+        images.append(f'<img class="face" src="{data_uri_png(overlay)}" alt="Grad-CAM overlay">')
+    size = f"crop {face.shape[1]}x{face.shape[0]} px"
+    return f'<figure><div class="row">{"".join(images)}</div><figcaption>{_esc(_caption(doc, e))}; {size}</figcaption></figure>'
+
+
+def _evidence(doc: dict, evidence: list, detector) -> str:
+    if doc.get("verdict") == "error":
         return ""
-    if not result.segments:
-        return "<h2>Suspicious segments</h2><p>None: no sampled face scored at or above the threshold.</p>"
-    rows = "".join(
-        f"<tr><td>{s['track_id']}</td><td>{s['start']:.2f}-{s['end']:.2f} s</td><td>{s['start_frame']}-{s['end_frame']}</td>"
-        f"<td>{s['peak']:.3f}</td><td>{s['mean']:.3f}</td></tr>"
-        for s in result.segments
+    if not evidence:
+        return "<h2>Faces</h2><p>No face was found in the sampled frames, so there is nothing to show.</p>"
+    ranked = sorted(evidence, key=lambda e: -e.score)
+    top = ranked[:EVIDENCE_CROPS]
+    bottom = [e for e in ranked[::-1] if e not in top][:EVIDENCE_CROPS]
+    overlays: list = [None] * len(top)
+    parts = ["<h2>Where the detector looked</h2>"]
+    if detector is not None:
+        from ddtool.explain.gradcam import gradcam_maps, overlay_heatmap
+
+        maps = gradcam_maps(detector, [e.image for e in top])
+        overlays = [overlay_heatmap(e.native if e.native is not None else e.image, m) for e, m in zip(top, maps)]
+        parts.append(
+            "<p>The highest-scoring faces: the whole frame with the face box, the face as the file holds it, and a Grad-CAM "
+            "overlay of the regions that weighed most in the detector's score (whatever the verdict). Grad-CAM shows where a "
+            "network's decision drew from, not what is forged.</p>" + _colour_bar()
+        )
+    else:
+        parts.append("<p>(Grad-CAM overlays need the model; this report was written without it.)</p>")
+    parts.append('<div class="gallery">' + "".join(_face_figure(doc, e, o) for e, o in zip(top, overlays)) + "</div>")
+    if bottom:
+        parts.append("<h2>Lowest-scoring faces (for contrast)</h2>")
+        parts.append('<div class="gallery">' + "".join(_face_figure(doc, e, None) for e in bottom) + "</div>")
+    return "".join(parts)
+
+
+def _provenance(doc: dict) -> str:
+    facts = doc.get("input") or {}
+    parts = ["<h2>Evidence file</h2>"]
+    parts.append(
+        _rows(
+            [
+                ("path as given", f"<code>{_esc(facts.get('path') or doc.get('path'))}</code>"),
+                ("absolute path", _esc(facts.get("absolute_path"))),
+                ("size", f"{facts['size_bytes']:,} bytes" if facts.get("size_bytes") is not None else None),
+                ("modified (UTC)", _esc(facts.get("modified_utc"))),
+                ("sha256", f"<span class='hash'>{_esc(facts.get('sha256'))}</span>" if facts.get("sha256") else "not computed (the file could not be read)"),
+            ]
+        )
     )
-    return "<h2>Suspicious segments</h2><table><tr><th>face</th><th>time</th><th>frames</th><th>peak</th><th>mean</th></tr>" + rows + "</table>"
+    container = doc.get("container") or {}
+    if container:
+        video = container.get("video") or {}
+        info = doc.get("info") or {}
+        if container.get("error"):
+            parts.append(f"<h2>Container</h2><p>{_esc(container['error'])}</p>")
+        else:
+            rows = [
+                ("format", _esc(container.get("format_long") or container.get("format"))),
+                ("streams", _esc(", ".join(container.get("streams") or []))),
+                ("codec", _esc(" / ".join(str(v) for v in (video.get("codec_long") or video.get("codec"), video.get("profile"), video.get("pixel_format")) if v))),
+                ("resolution", f"{video.get('width')}x{video.get('height')}" if video.get("width") else None),
+                ("display rotation", f"{video['rotation']} degrees" if video.get("rotation") is not None else None),
+                ("frame rate", f"{video['fps']:g} fps" if video.get("fps") else None),
+                ("frames (container)", _esc(video.get("frame_count"))),
+                ("frames (decoder)", _esc(info.get("frame_count")) if doc.get("kind") == "video" else None),
+                ("duration", f"{container['duration_s']:.3f} s" if container.get("duration_s") else None),
+                ("bit rate", f"{container['bit_rate'] / 1000:.0f} kbit/s" if container.get("bit_rate") else None),
+                ("container tags", _words(container.get("tags"))),
+                ("stream tags", _words(video.get("tags"))),
+            ]
+            parts.append("<h2>Container</h2>" + _rows(rows))
+    scan = doc.get("scan") or {}
+    versions = scan.get("versions") or {}
+    parts.append("<h2>This scan</h2>")
+    parts.append(
+        _rows(
+            [
+                ("started (UTC)", _esc(scan.get("started_utc"))),
+                ("run started (UTC)", _esc(scan.get("run_started_utc")) if scan.get("run_started_utc") != scan.get("started_utc") else None),
+                ("duration", f"{scan['duration_s']:.2f} s" if scan.get("duration_s") is not None else None),
+                ("host", _esc(scan.get("host"))),
+                ("system", _esc(scan.get("os"))),
+                ("software", _esc(", ".join(f"{k} {v}" for k, v in versions.items()))),
+                ("command", f"<code>{_esc(scan.get('command'))}</code>" if scan.get("command") else None),
+                ("options", _words(scan.get("options"))),
+                ("frames sampled", _esc(frame_count_words(doc.get("frames_sampled") or 0)) if doc.get("verdict") != "error" else None),
+                ("faces scored", _esc(doc.get("faces")) if doc.get("verdict") != "error" else None),
+            ]
+        )
+    )
+    for det in doc.get("detectors") or []:
+        parts.append(f"<h2>Detector {_esc(det.get('name'))}</h2>")
+        parts.append(
+            _rows(
+                [
+                    ("weights file", _esc(det.get("weights") or "none: UNTRAINED random weights")),
+                    ("weights sha256", f"<span class='hash'>{_esc(det.get('sha256'))}</span>" if det.get("sha256") else None),
+                    ("architecture", _esc(det.get("architecture"))),
+                    ("paper", _esc(det.get("paper"))),
+                    ("input", _esc(det.get("input"))),
+                    ("trained on", _esc(det.get("trained_on"))),
+                    ("card written", _esc(det.get("card_created"))),
+                ]
+            )
+        )
+    return "".join(parts)
 
 
-def report_html(result, timeline_png: bytes, detector=None) -> str:
-    warn = ""
-    if result.model.get("untrained"):
-        warn = f'<div class="warn">WARNING: {_esc(result.model.get("warning"))}</div>'
-    score = "n/a" if result.score is None else f"{result.score:.3f}"
-    timeline = "data:image/png;base64," + base64.b64encode(timeline_png).decode("ascii")
-    errors = "".join(f"<li>{_esc(e)}</li>" for e in result.errors)
-    info = result.info or {}
+def report_html(doc: dict, evidence: list, timeline_png: bytes | None, detector=None) -> str:
+    """The report for one input's result.json document (`ScanResult.to_dict()`)."""
+    warn = f'<div class="warn">WARNING: {_esc(doc.get("warning"))}</div>' if doc.get("untrained") else ""
+    info = doc.get("info") or {}
+    errors = "".join(f"<li>{_esc(e)}</li>" for e in doc.get("errors") or [])
+    kind = doc.get("kind") or "input"
+    if doc.get("verdict") == "error":
+        what = "could not be scanned"
+    elif kind == "image":
+        what = f"image, {info.get('width')}x{info.get('height')}, {frame_count_words(1)}, {doc.get('faces', 0)} face(s) scored"
+    else:
+        what = f"video, {info.get('width')}x{info.get('height')}, {frame_count_words(doc.get('frames_sampled') or 0)} sampled, {doc.get('faces', 0)} faces scored"
+    timeline = ""
+    if timeline_png is not None and kind == "video":
+        uri = "data:image/png;base64," + base64.b64encode(timeline_png).decode("ascii")
+        timeline = f'<h2>Timeline</h2><img src="{uri}" alt="score per sampled frame" style="max-width:100%">'
+    elif kind == "image" and doc.get("verdict") != "error":
+        timeline = _score_bar(doc)
     return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>ddtool scan: {_esc(result.path)}</title><style>{STYLE}</style></head>
+<html lang="en"><head><meta charset="utf-8"><title>ddtool scan: {_esc(doc.get('path'))}</title><style>{STYLE}</style></head>
 <body>
 {warn}
-<h1>Verdict: <span class="{_esc(result.verdict)}">{_esc(result.verdict.upper())}</span></h1>
-<p><code>{_esc(result.path)}</code> ({_esc(result.kind)}, {_esc(info.get('width'))}x{_esc(info.get('height'))},
-{_esc(result.frames_sampled)} frames sampled, {len(result.frames)} faces scored).
-Score {score} against threshold {result.threshold:g}: P(fake) from the model, aggregated with
-<code>{_esc(result.aggregate)}</code>.</p>
+<h1>ddtool scan report</h1>
+<p><code>{_esc(doc.get('path'))}</code> ({_esc(what)})</p>
+{_case(doc)}
+{_verdict(doc)}
 {f'<h2>Problems</h2><ul>{errors}</ul>' if errors else ''}
-<h2>Model</h2>
-{_provenance(result)}
-<h2>Timeline</h2>
-<img src="{timeline}" alt="score timeline" style="max-width:100%">
-{_tracks_table(result)}
-{_segments_table(result)}
-{_evidence_section(result, detector)}
-<p style="color:#777;font-size:.8em">Written by ddtool. A score is evidence, not proof: check the segments and faces above.</p>
+{_limits(doc)}
+{_panel(doc) if doc.get('verdict') != 'error' else ''}
+{timeline}
+{_segments(doc)}
+{_tracks(doc)}
+{_evidence(doc, evidence, detector)}
+{_provenance(doc)}
+<p class="small">Written by ddtool {_esc(((doc.get('scan') or {}).get('versions') or {}).get('ddtool'))}. Every file of this evidence folder
+is listed with its sha256 in <code>manifest.sha256</code>: <code>ddtool verify FOLDER</code> (or <code>sha256sum -c manifest.sha256</code>)
+checks that nothing changed since the scan, and re-hashes the input.</p>
 {warn}
 </body></html>
 """

@@ -32,7 +32,9 @@ def timeline_png(result) -> bytes:
     ax.set_ylim(-0.02, 1.02)
     ax.set_xlabel("time (s)" if use_time else "frame")
     ax.set_ylabel("P(fake)")
-    title = f"{result.verdict.upper()}  score {result.score:.3f}" if result.score is not None else result.verdict.upper()
+    low = result.strength()["level"] == "low"
+    verdict = result.verdict.upper() + (" (low confidence)" if low else "")
+    title = f"{verdict}  score {result.score:.3f}" if result.score is not None else verdict
     if result.model.get("untrained"):
         title = "UNTRAINED MODEL (meaningless scores) - " + title
     ax.set_title(title, fontsize=10, color="red" if result.model.get("untrained") else "black")

@@ -12,6 +12,8 @@ Loading checks the card, the sha256 and that every tensor fits the model.
 from __future__ import annotations
 
 import json
+import os
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -29,6 +31,39 @@ CHECKPOINT_IS = (
     "a checkpoint is NAME.safetensors with its NAME.json card beside it (as `ddtool train` writes them), "
     "or the name of a shipped model listed by `ddtool weights`"
 )
+
+# An absolute POSIX or Windows path inside any card string (a value, or a word of a command line).
+_ABSOLUTE_PATH = re.compile(r"(?<![\w.~:/\\-])(?:/|[A-Za-z]:\\)(?:[\w.+@%=,-]+[/\\])*[\w.+@%=,-]+")
+
+
+MAX_CLIMB = 3  # runs/MODEL/NAME/best.json -> ../../../cache stays relative
+
+
+def portable_path(path: str, base: str | Path | None = None) -> str:
+    """An absolute path as a card may keep it: relative to `base` (the card's folder) when it is at most
+    MAX_CLIMB folders up, else its last two parts (a label such as `offline_cache2/cache`; the manifest sha256 identifies
+    the data exactly). A card handed to someone else must not expose the training machine's layout."""
+    if base is not None:
+        try:
+            relative = Path(os.path.relpath(path, base)).as_posix()
+        except ValueError:  # another drive on Windows
+            relative = None
+        # A path that climbs to the root is the absolute path in disguise; only nearby ones stay relative.
+        if relative is not None and relative.split("/").count("..") <= MAX_CLIMB:
+            return relative
+    parts = [p for p in re.split(r"[/\\]", path) if p and not p.endswith(":")]
+    return "/".join(parts[-2:]) or "."
+
+
+def strip_machine_paths(value: Any, base: str | Path | None = None) -> Any:
+    """`value` (a card, recursively) with every absolute path made portable (see `portable_path`)."""
+    if isinstance(value, dict):
+        return {k: strip_machine_paths(v, base) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [strip_machine_paths(v, base) for v in value]
+    if isinstance(value, str):
+        return _ABSOLUTE_PATH.sub(lambda m: portable_path(m.group(0), base), value)
+    return value
 
 
 def card_path_for(path: str | Path) -> Path:
@@ -80,7 +115,8 @@ def save_checkpoint(
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         **card_fields,
     }
-    write_json_atomic(card_path, card)
+    # Paths are stored relative to the card's folder, never as the training machine's absolute paths.
+    write_json_atomic(card_path, strip_machine_paths(card, base=card_path.resolve().parent))
     return card_path
 
 

@@ -1,0 +1,114 @@
+"""A folder scan's front page: index.html and summary.csv, one row per input, linking each report.
+
+Rows hold only what the index shows (path, hash, verdict, scores, errors),
+so a scan of any number of inputs keeps a few hundred bytes per input, not
+its evidence. The top folder's manifest.sha256 lists both files and every
+input folder's manifest, so `ddtool verify OUT` checks the whole case.
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+import io
+from pathlib import Path
+from typing import Any
+
+from ddtool.io import write_text_atomic
+
+SUMMARY_COLUMNS = ["path", "sha256", "kind", "verdict", "confidence", "score", "detector_scores", "errors", "report"]
+
+
+def index_row(doc: dict[str, Any], folder: str, has_report: bool = True) -> dict[str, Any]:
+    """The little an index keeps of one input's result.json document; links its report (or, without one, its result.json)."""
+    from ddtool.scan.report import panel_of
+
+    panel = panel_of(doc) if doc.get("verdict") != "error" else []
+    return {
+        "path": doc.get("path"),
+        "sha256": (doc.get("input") or {}).get("sha256") or "",
+        "kind": doc.get("kind"),
+        "verdict": doc.get("verdict"),
+        "confidence": (doc.get("strength") or {}).get("level", ""),
+        "score": doc.get("score"),
+        "detector_scores": {p.get("name"): p.get("score") for p in panel if p.get("score") is not None},
+        "errors": list(doc.get("errors") or []),
+        "folder": folder,
+        "report": f"{folder}/report.html" if has_report else f"{folder}/result.json",
+    }
+
+
+def summary_csv(rows: list[dict[str, Any]]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(SUMMARY_COLUMNS)
+    for r in rows:
+        scores = "; ".join(f"{k}={v:.6f}" for k, v in r["detector_scores"].items())
+        score = "" if r["score"] is None else f"{r['score']:.6f}"
+        writer.writerow([r["path"], r["sha256"], r["kind"], r["verdict"], r["confidence"], score, scores, " | ".join(r["errors"]), r["report"]])
+    return buffer.getvalue()
+
+
+_STYLE = """
+body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1200px;color:#222;padding:0 1em}
+table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.25em .5em;text-align:left;vertical-align:top;font-size:.9em}
+td.hash{font-family:monospace;font-size:.75em;word-break:break-all;max-width:16em}
+span.v{font-weight:bold;padding:0 .4em;border-radius:3px;white-space:nowrap}
+.fake.high{background:#b00;color:#fff}.fake.low{color:#a22;border:1px dashed #c44}
+.real.high{background:#0a6e2a;color:#fff}.real.low{color:#334;border:1px dashed #667}
+.uncertain{background:#fff0c0;color:#640}.inconclusive{background:#eee;color:#444}.error{background:#fde2c8;color:#7a3300}
+.small{color:#666;font-size:.85em}
+@media print{body{max-width:none;margin:0}span.v{-webkit-print-color-adjust:exact;print-color-adjust:exact}tr{break-inside:avoid}a{color:inherit}}
+"""
+
+
+def index_html(rows: list[dict[str, Any]], session: dict[str, Any], exit_code: int, root: str) -> str:
+    esc = html.escape
+    counts: dict[str, int] = {}
+    for r in rows:
+        counts[r["verdict"]] = counts.get(r["verdict"], 0) + 1
+    names = sorted({n for r in rows for n in r["detector_scores"]})
+    head = "".join(f"<th>{esc(str(n))}</th>" for n in names)
+    body = []
+    for r in rows:
+        level = r["confidence"] if r["verdict"] in ("fake", "real") else ""
+        label = r["verdict"].upper() + (" (low confidence)" if level == "low" else "")
+        link = f'<a href="{esc(r["report"])}">{esc(str(r["path"]))}</a>'
+        scores = "".join(f"<td>{'' if r['detector_scores'].get(n) is None else format(r['detector_scores'][n], '.3f')}</td>" for n in names)
+        score = "" if r["score"] is None else f"{r['score']:.3f}"
+        errors = "<br>".join(esc(e) for e in r["errors"])
+        body.append(
+            f"<tr><td>{link}</td><td><span class='v {esc(r['verdict'])} {esc(level)}'>{esc(label)}</span></td><td>{score}</td>{scores}"
+            f"<td>{errors}</td><td class='hash'>{esc(r['sha256'])}</td></tr>"
+        )
+    summary = ", ".join(f"{n} {v}" for v, n in sorted(counts.items()))
+    case = session.get("case") or {}
+    case_line = "".join(f"<b>{esc(k)}</b>: {esc(str(v))} &nbsp; " for k, v in case.items())
+    versions = ", ".join(f"{k} {v}" for k, v in (session.get("versions") or {}).items())
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>ddtool scan index: {esc(root)}</title><style>{_STYLE}</style></head>
+<body>
+<h1>ddtool scan: {esc(root)}</h1>
+{f'<p>{case_line}</p>' if case_line else ''}
+<p>{len(rows)} input(s): {esc(summary)}. Exit code {exit_code}. Started {esc(str(session.get('started_utc')))} on {esc(str(session.get('host')))}.</p>
+<table><tr><th>input (opens its report)</th><th>verdict</th><th>score</th>{head}<th>errors</th><th>sha256 of the input</th></tr>
+{''.join(body)}
+</table>
+<p class="small">Command: <code>{esc(str(session.get('command')))}</code><br>Software: {esc(versions)}<br>
+"Low confidence": the score is near the threshold or the detector's measured accuracy is weak; open the report for the detector's limits.
+summary.csv holds the same rows; manifest.sha256 lists this page, summary.csv and every input folder's manifest (<code>ddtool verify FOLDER</code>).</p>
+</body></html>
+"""
+
+
+def write_index(out_dir: str | Path, rows: list[dict[str, Any]], session: dict[str, Any], exit_code: int, root: str) -> list[Path]:
+    """index.html, summary.csv and the top manifest.sha256 (which also lists each input folder's manifest)."""
+    from ddtool.scan.manifest import MANIFEST, write_manifest
+
+    out_dir = Path(out_dir)
+    write_text_atomic(out_dir / "summary.csv", summary_csv(rows))
+    write_text_atomic(out_dir / "index.html", index_html(rows, session, exit_code, root))
+    files = [out_dir / "summary.csv", out_dir / "index.html"]
+    files += [out_dir / r["folder"] / MANIFEST for r in rows if (out_dir / r["folder"] / MANIFEST).is_file()]
+    files.append(write_manifest(out_dir, files))
+    return files
