@@ -29,6 +29,6 @@ def detector_model_option() -> Any:
     return typer.Option(
         None, "--detector-model",
         help="Model file for the face detector: required for yunet (ONNX); optional for cnn (.dat), "
-        "blazeface-back/-front (.safetensors), blazeface and mtcnn (a folder of their .safetensors files).",
+        "blazeface-back or blazeface-front (.safetensors), blazeface and mtcnn (a folder of their .safetensors files).",
     )
 
