@@ -5,10 +5,9 @@ models read what `ddtool features noise` wrote beside it: LightGBM scores
 each crop's row of noise_stats.csv, the 3D-CNN and GRU score each video's
 residual volume / sequence in noise_volumes.npz.
 
-Image detectors see exactly what training fed them: RGB crop resized to the
-model's input size (the run's `size` override when the card has one, else
-the spec's), scaled to [0, 1] and normalised with the spec's mean/std. The
-score is softmax(logits)[:, 1], the fake probability.
+Image detectors see exactly what training fed them: the one preprocessing
+path of data.preprocess (size, mean/std, interpolation from the card, else
+the spec). The score is softmax(logits)[:, 1], the fake probability.
 
 A crop that cannot be read stops the run with an InputError naming it: a
 silent substitute image would score the wrong face under the right label.
@@ -23,6 +22,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from ddtool.data.preprocess import resolve_preprocess
 from ddtool.data.dataset import FaceCropDataset, file_sha256, manifest_path, noise_inputs_file, read_manifest
 from ddtool.errors import ConfigError, InputError
 
@@ -78,13 +78,8 @@ def resolve_device(device: str) -> torch.device:
 
 
 def image_input_size(spec: Any, card: dict[str, Any]) -> tuple[int, int]:
-    """(height, width) the model was trained at: the run's `size` override, else the spec's."""
-    config = card.get("config") if isinstance(card.get("config"), dict) else {}
-    size = config.get("size") or spec.input_size
-    if isinstance(size, (list, tuple)):
-        size = tuple(int(v) for v in size[-2:])
-        return (size[0], size[1]) if len(size) == 2 else (size[0], size[0])
-    return int(size), int(size)
+    """(height, width) the model was trained at (data.preprocess.resolve_preprocess)."""
+    return resolve_preprocess(spec, card).size
 
 
 def predict_images(
@@ -103,7 +98,8 @@ def predict_images(
         raise ConfigError(f"--batch must be at least 1 (got {batch_size})")
     target = resolve_device(device)
     rows = pd.DataFrame({"crop_path": list(crop_paths), "label": 0, "domain": 0})
-    dataset = FaceCropDataset(cache, rows, image_input_size(spec, card), spec.mean, spec.std)
+    pre = resolve_preprocess(spec, card)
+    dataset = FaceCropDataset(cache, rows, pre.size, pre.mean, pre.std, preprocess=pre)
     loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=workers)
     model = model.to(target).eval()
     scores = np.empty(len(dataset), dtype=np.float64)
