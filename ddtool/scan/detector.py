@@ -64,6 +64,17 @@ class Detector:
         return self.preprocess.crop
 
     @property
+    def key(self) -> str:
+        """The detector's name in a panel: its weights file's stem (the shipped name), else the model name."""
+        return Path(self.weights_path).name.split(".")[0] if self.weights_path else self.name
+
+    @property
+    def operating_point(self) -> dict[str, Any] | None:
+        """The card's calibration on real reference faces (scan.calibration), if any."""
+        point = self.card.get("operating_point")
+        return point if isinstance(point, dict) and isinstance(point.get("threshold"), (int, float)) and point.get("quantiles") else None
+
+    @property
     def weights_sha256(self) -> str | None:
         return self.card.get("sha256")
 

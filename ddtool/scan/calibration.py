@@ -1,0 +1,176 @@
+"""Operating points from real media only, reference percentiles, and the panel's verdict rule.
+
+A detector's raw P(fake) means little on media unlike its training data; what
+can be measured without fakes is how unusual a score is among real faces.
+`ddtool weights calibrate` scores real reference faces (none of them in any
+detector's training data) and stores in the card:
+
+    operating_point = {threshold, target_fpr, measured_fpr, n_faces, n_inputs,
+                       reference, quantiles (101 values: 0th..100th percentile)}
+
+threshold = the score flagging `target_fpr` (5%) of the reference faces.
+
+Fusion rule (docs/scan.md "Verdicts"): every face gets, per detector, its
+reference percentile (share of real reference faces scoring lower); the
+face's panel score is the mean over the detectors; a track's score is the
+`--aggregate` of its faces' panel scores and the input's is the maximum over
+tracks. Verdict: fake when the panel score >= BAND[1], real when < BAND[0],
+uncertain in between; inconclusive when no face was scored.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from ddtool.errors import ConfigError, InputError
+
+TARGET_FPR = 0.05
+N_QUANTILES = 101
+# The uncertain band of the panel score, chosen on realdf-dev and the reference
+# set by benchmarks/realdf.py (docs/benchmark.md "Choosing the band").
+BAND = (0.35, 0.65)
+
+
+def operating_point(scores: Sequence[float], target_fpr: float = TARGET_FPR, reference: Any = None, n_inputs: int | None = None) -> dict[str, Any]:
+    """The threshold flagging at most `target_fpr` of `scores` (real faces) and the percentile table."""
+    values = np.sort(np.asarray(scores, np.float64))
+    if values.size < 20:
+        raise InputError(f"only {values.size} real reference faces were scored; calibration needs at least 20 (add reference media)")
+    if not 0.0 < target_fpr < 1.0:
+        raise ConfigError(f"target false-positive rate {target_fpr} must be between 0 and 1")
+    threshold = float(np.quantile(values, 1.0 - target_fpr, method="higher"))
+    if np.mean(values >= threshold) > target_fpr:  # ties at the quantile: move just above them
+        threshold = float(np.nextafter(threshold, np.inf))
+    return {
+        "threshold": round(threshold, 6),
+        "target_fpr": target_fpr,
+        "measured_fpr": round(float(np.mean(values >= threshold)), 6),
+        "n_faces": int(values.size),
+        "n_inputs": n_inputs,
+        "reference": reference,
+        "quantiles": [round(float(q), 6) for q in np.quantile(values, np.linspace(0.0, 1.0, N_QUANTILES))],
+    }
+
+
+def reference_percentile(scores: np.ndarray | float, point: dict[str, Any]) -> np.ndarray:
+    """Share of real reference faces scoring below each score (ties count half), from the card's quantiles."""
+    table = np.asarray(point["quantiles"], np.float64)
+    steps = np.linspace(0.0, 1.0, table.size)
+    scores = np.atleast_1d(np.asarray(scores, np.float64))
+    lo = np.searchsorted(table, scores, side="left")
+    hi = np.searchsorted(table, scores, side="right")
+    # Strictly between two table values: linear interpolation; on tied values: the middle of the tie.
+    between = np.interp(scores, table, steps) if np.all(np.diff(table) > 0) else None
+    out = np.empty_like(scores)
+    for i, (a, b, s) in enumerate(zip(lo, hi, scores)):
+        if b > a:
+            out[i] = (steps[a] + steps[b - 1]) / 2.0
+        elif a == 0:
+            out[i] = 0.0
+        elif a >= table.size:
+            out[i] = 1.0
+        elif between is not None:
+            out[i] = between[i]
+        else:
+            x0, x1 = table[a - 1], table[a]
+            out[i] = steps[a - 1] + (steps[a] - steps[a - 1]) * (s - x0) / (x1 - x0)
+    return out
+
+
+def verdict_for(score: float | None, band: tuple[float, float] = BAND) -> str:
+    """fake / real / uncertain for a panel score in [0, 1]; inconclusive without one."""
+    if score is None:
+        return "inconclusive"
+    if score >= band[1]:
+        return "fake"
+    if score < band[0]:
+        return "real"
+    return "uncertain"
+
+
+def unusual_words(percentile: float) -> str:
+    """What a reference percentile means, in the words scan and the report use."""
+    return f"more unusual than {100 * percentile:.0f}% of real reference faces"
+
+
+# --------------------------------------------------------------------------- reference media
+
+
+def reference_inputs(references: Sequence[str | Path], split: str | None = None, limit: int | None = None) -> list[Path]:
+    """Media files of the reference: folders (recursive), files, or CSVs with `path` (+ optional `split`, `label`) columns."""
+    from ddtool.scan.inputs import list_inputs
+
+    found: list[Path] = []
+    for ref in references:
+        ref = Path(ref)
+        if ref.suffix.lower() == ".csv" and ref.is_file():
+            with open(ref, newline="", encoding="utf-8") as fh:
+                rows = list(csv.DictReader(fh))
+            if rows and "path" not in rows[0]:
+                raise ConfigError(f"{ref}: a reference CSV needs a `path` column")
+            for row in rows:
+                if split is not None and row.get("split") != split:
+                    continue
+                if str(row.get("label", "0")).strip() not in ("0", "real", ""):
+                    continue  # calibration is on real media only
+                path = Path(row["path"])
+                found.append(path if path.is_absolute() else ref.parent / path)
+        else:
+            found += list_inputs(ref)
+    if not found:
+        raise InputError(f"no reference media found in {', '.join(map(str, references))}" + (f" with split {split!r}" if split else ""))
+    if limit is not None and len(found) > limit:
+        found = [found[i] for i in np.linspace(0, len(found) - 1, limit).round().astype(int)]
+    return found
+
+
+def score_reference(detector, paths: Sequence[Path], frames: int = 8, face_detector: str = "hog", progress=None) -> tuple[np.ndarray, int]:
+    """P(fake) of every face found in the reference media, cut as the detector's card says; (scores, inputs with a face)."""
+    from ddtool.scan.panel import Panel
+    from ddtool.scan.pipeline import ScanOptions, scan_file
+
+    panel = Panel([detector])
+    options = ScanOptions(frames=frames, detector=face_detector)
+    extractor = panel.extractor(options)
+    scores, used = [], 0
+    for i, path in enumerate(paths):
+        result = scan_file(path, options, panel, extractor)
+        faces = [f.scores[detector.key] for f in result.frames]
+        scores += faces
+        used += bool(faces)
+        if progress is not None and (i + 1) % 100 == 0:
+            progress.print(f"  {i + 1}/{len(paths)} reference inputs, {len(scores)} faces", highlight=False)
+    return np.asarray(scores, np.float64), used
+
+
+def calibrate_weights(name: str, references: Sequence[str | Path], split: str | None = None, label: str | None = None,
+                      target_fpr: float = TARGET_FPR, frames: int = 8, face_detector: str = "hog", limit: int | None = None,
+                      write: bool = True, progress=None) -> dict[str, Any]:
+    """Score real reference media with weights NAME and (when `write`) store the operating point in its card."""
+    import json
+
+    from ddtool.io import write_json_atomic
+    from ddtool.scan.detector import load_detector
+
+    paths = reference_inputs(references, split=split, limit=limit)
+    detector = load_detector(weights=name)
+    scores, used = score_reference(detector, paths, frames=frames, face_detector=face_detector, progress=progress)
+    reference = {
+        "name": label or ", ".join(str(r) for r in references),
+        "split": split,
+        "inputs": len(paths),
+        "face_detector": face_detector,
+        "frames_per_video": frames,
+        "crop": detector.crop_style,
+    }
+    point = operating_point(scores, target_fpr, reference=reference, n_inputs=used)
+    if write:
+        card_path = Path(detector.weights_path).with_suffix("").with_suffix(".json")
+        card = json.loads(card_path.read_text(encoding="utf-8"))
+        card["operating_point"] = point
+        write_json_atomic(card_path, card)
+    return point
