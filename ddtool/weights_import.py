@@ -18,6 +18,8 @@ Two routes:
 
 from __future__ import annotations
 
+import json
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -248,5 +250,9 @@ def import_weights(
     origin.update(file=origin.get("file") or source.name, source_sha256=sha256_file(source), format=fmt)
     size = kwargs.get("input_size", spec.input_size)
     fields.setdefault("input", {"kind": "image", "size": size, "mean": list(spec.mean), "std": list(spec.std), "crop": "box", "margin": 0.0})
+    fields.setdefault("params", sum(p.numel() for p in model.parameters()))
     out = Path(out)
-    return save_checkpoint(model, out, model_name, kwargs, origin=origin, **fields)
+    card_path = save_checkpoint(model, out, model_name, kwargs, origin=origin, **fields)
+    weights_path = card_path.with_name(json.loads(card_path.read_text(encoding="utf-8"))["weights_file"])
+    os.chmod(weights_path, 0o644)  # a shipped file is read by everyone, like the card
+    return card_path

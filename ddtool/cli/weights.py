@@ -17,7 +17,7 @@ weights_app = typer.Typer(help="List, import and calibrate the shipped weights."
 app.add_typer(weights_app, name="weights")
 
 # card fields worth a machine reader's time; the whole card is one `cat` away
-JSON_FIELDS = ("name", "model", "default", "marked_default", "params", "architecture", "training_data", "training_command",
+JSON_FIELDS = ("name", "model", "default", "marked_default", "in_panel", "operating_point", "origin", "licence", "input", "params", "architecture", "training_data", "training_command",
                "benchmark", "statement", "sha256", "sha256_ok", "weights_path", "card_path", "problems")
 
 
@@ -84,7 +84,8 @@ def _trained_on(entry: dict) -> str:
     train = data.get("train") if isinstance(data, dict) else None
     if isinstance(train, dict) and {"crops", "real", "fake"} <= set(train):
         return f"{train['real']}/{train['fake']}"
-    return training_summary(entry)
+    summary = training_summary(entry)
+    return summary if len(summary) <= 24 else "see --json"
 
 
 def _operating_point(entry: dict) -> str:
@@ -127,7 +128,7 @@ def _json_object(text: str | None, what: str) -> dict:
 
 @weights_app.command("calibrate")
 def calibrate(
-    name: str = typer.Argument(..., help="Shipped weights name (see `ddtool weights`) or a checkpoint path."),
+    names: List[str] = typer.Argument(..., help="Shipped weights names (see `ddtool weights`) or checkpoint paths; faces are found once for all."),
     reference: List[Path] = typer.Option(..., "--reference", help="Real-only media: a folder, a file, or a CSV with a `path` column (repeatable)."),
     split: Optional[str] = typer.Option(None, "--split", help="With a CSV reference: keep only rows whose `split` column is this (e.g. test = held-out identities)."),
     label: Optional[str] = typer.Option(None, "--label", help="Name of the reference set stored in the card [default: the --reference paths]."),
@@ -137,16 +138,17 @@ def calibrate(
     limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Use at most this many reference inputs (evenly spread)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the operating point; do not write the card."),
 ) -> None:
-    """Score real reference faces and store the threshold flagging --fpr of them in the card (input.operating_point).
+    """Score real reference faces and store the threshold flagging --fpr of them in the card (operating_point).
 
     Calibrate on real media none of the panel's detectors trained on; scan's
     verdicts and "more unusual than N% of real faces" read from it.
     """
     from ddtool.scan.calibration import calibrate_weights
 
-    point = calibrate_weights(name, reference, split=split, label=label, target_fpr=target_fpr, frames=frames,
-                              face_detector=detector, limit=limit, write=not dry_run, progress=console)
-    console.print(
-        f"{name}: threshold {point['threshold']:.4f} flags {100 * point['measured_fpr']:.1f}% of {point['n_faces']} real reference faces "
-        f"({point['n_inputs']} inputs){'' if dry_run else '; stored in the card'}", highlight=False, soft_wrap=True,
-    )
+    points = calibrate_weights(names, reference, split=split, label=label, target_fpr=target_fpr, frames=frames,
+                               face_detector=detector, limit=limit, write=not dry_run, progress=console)
+    for name, point in points.items():
+        out.print(
+            f"{name}: threshold {point['threshold']:.4f} flags {100 * point['measured_fpr']:.1f}% of {point['n_faces']} real reference faces "
+            f"({point['n_inputs']} inputs with a face){'' if dry_run else '; stored in the card'}", highlight=False, soft_wrap=True,
+        )

@@ -82,6 +82,23 @@ def image_input_size(spec: Any, card: dict[str, Any]) -> tuple[int, int]:
     return resolve_preprocess(spec, card).size
 
 
+def check_cache_crop(cache: str | Path, card: dict[str, Any]) -> None:
+    """A model trained on one crop style cannot be judged on crops cut in another: refuse before scoring."""
+    import json
+
+    config = Path(cache) / "extract_config.json"
+    try:
+        cut = json.loads(config.read_text(encoding="utf-8")).get("crop", "box") if config.is_file() else "box"
+    except (OSError, ValueError):
+        cut = "box"
+    wanted = ((card.get("input") or {}) if isinstance(card.get("input"), dict) else {}).get("crop") or "box"
+    if cut != wanted:
+        raise ConfigError(
+            f"face cache {cache} holds {cut!r} crops but model {card.get('model')!r} was trained on {wanted!r} crops (its card's input.crop); "
+            "scoring it there measures the wrong input: evaluate it with `ddtool scan` on the media, or on a cache cut its way"
+        )
+
+
 def predict_images(
     model: torch.nn.Module,
     spec: Any,
@@ -96,6 +113,7 @@ def predict_images(
     """Fake probability for every crop path, in order."""
     if batch_size < 1:
         raise ConfigError(f"--batch must be at least 1 (got {batch_size})")
+    check_cache_crop(cache, card)
     target = resolve_device(device)
     rows = pd.DataFrame({"crop_path": list(crop_paths), "label": 0, "domain": 0})
     pre = resolve_preprocess(spec, card)

@@ -128,49 +128,58 @@ def reference_inputs(references: Sequence[str | Path], split: str | None = None,
     return found
 
 
-def score_reference(detector, paths: Sequence[Path], frames: int = 8, face_detector: str = "hog", progress=None) -> tuple[np.ndarray, int]:
-    """P(fake) of every face found in the reference media, cut as the detector's card says; (scores, inputs with a face)."""
+def score_reference(detectors, paths: Sequence[Path], frames: int = 8, face_detector: str = "hog", progress=None) -> tuple[dict[str, np.ndarray], int]:
+    """P(fake) of every face found in the reference media, per detector, each cut as its card says; (scores by key, inputs with a face).
+
+    Faces are found once and scored by all detectors (one panel), so calibrating several costs one pass.
+    """
     from ddtool.scan.panel import Panel
     from ddtool.scan.pipeline import ScanOptions, scan_file
 
-    panel = Panel([detector])
+    panel = Panel(list(detectors))
     options = ScanOptions(frames=frames, detector=face_detector)
     extractor = panel.extractor(options)
-    scores, used = [], 0
+    scores: dict[str, list[float]] = {m.key: [] for m in panel.members}
+    used = 0
     for i, path in enumerate(paths):
         result = scan_file(path, options, panel, extractor)
-        faces = [f.scores[detector.key] for f in result.frames]
-        scores += faces
-        used += bool(faces)
+        for frame in result.frames:
+            for key, value in frame.scores.items():
+                scores[key].append(value)
+        used += bool(result.frames)
         if progress is not None and (i + 1) % 100 == 0:
-            progress.print(f"  {i + 1}/{len(paths)} reference inputs, {len(scores)} faces", highlight=False)
-    return np.asarray(scores, np.float64), used
+            progress.print(f"  {i + 1}/{len(paths)} reference inputs, {used} with a face", highlight=False)
+    return {k: np.asarray(v, np.float64) for k, v in scores.items()}, used
 
 
-def calibrate_weights(name: str, references: Sequence[str | Path], split: str | None = None, label: str | None = None,
+def calibrate_weights(names: Sequence[str], references: Sequence[str | Path], split: str | None = None, label: str | None = None,
                       target_fpr: float = TARGET_FPR, frames: int = 8, face_detector: str = "hog", limit: int | None = None,
-                      write: bool = True, progress=None) -> dict[str, Any]:
-    """Score real reference media with weights NAME and (when `write`) store the operating point in its card."""
+                      write: bool = True, progress=None) -> dict[str, dict[str, Any]]:
+    """Score real reference media with each weights NAME and (when `write`) store its operating point in its card."""
     import json
 
     from ddtool.io import write_json_atomic
     from ddtool.scan.detector import load_detector
+    from ddtool.train.checkpoint import card_path_for
 
     paths = reference_inputs(references, split=split, limit=limit)
-    detector = load_detector(weights=name)
-    scores, used = score_reference(detector, paths, frames=frames, face_detector=face_detector, progress=progress)
-    reference = {
-        "name": label or ", ".join(str(r) for r in references),
-        "split": split,
-        "inputs": len(paths),
-        "face_detector": face_detector,
-        "frames_per_video": frames,
-        "crop": detector.crop_style,
-    }
-    point = operating_point(scores, target_fpr, reference=reference, n_inputs=used)
-    if write:
-        card_path = Path(detector.weights_path).with_suffix("").with_suffix(".json")
-        card = json.loads(card_path.read_text(encoding="utf-8"))
-        card["operating_point"] = point
-        write_json_atomic(card_path, card)
-    return point
+    detectors = [load_detector(weights=name) for name in names]  # bad names fail here, before the slow pass
+    scores, used = score_reference(detectors, paths, frames=frames, face_detector=face_detector, progress=progress)
+    points = {}
+    for detector in detectors:
+        reference = {
+            "name": label or ", ".join(str(r) for r in references),
+            "split": split,
+            "inputs": len(paths),
+            "face_detector": face_detector,
+            "frames_per_video": frames,
+            "crop": detector.crop_style,
+        }
+        point = operating_point(scores[detector.key], target_fpr, reference=reference, n_inputs=used)
+        if write:
+            card_path = card_path_for(detector.weights_path)
+            card = json.loads(card_path.read_text(encoding="utf-8"))
+            card["operating_point"] = point
+            write_json_atomic(card_path, card)
+        points[detector.key] = point
+    return points

@@ -35,6 +35,7 @@ class Detector:
     weights_path: str | None = None
     untrained: bool = False
     shipped_name: str | None = None  # set when scan fell back to the default shipped model
+    label: str | None = None  # the detector's name in a panel when not its weights' stem (e.g. a benchmark's variant)
 
     @property
     def shipped_note(self) -> str | None:
@@ -66,6 +67,8 @@ class Detector:
     @property
     def key(self) -> str:
         """The detector's name in a panel: its weights file's stem (the shipped name), else the model name."""
+        if self.label:
+            return self.label
         return Path(self.weights_path).name.split(".")[0] if self.weights_path else self.name
 
     @property

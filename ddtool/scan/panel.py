@@ -21,20 +21,7 @@ import numpy as np
 from ddtool.errors import CheckpointError, ConfigError
 from ddtool.scan.calibration import reference_percentile
 from ddtool.scan.detector import Detector, load_detector
-
-PANEL_FILE = "panel.txt"
-
-
-def panel_names(folder: str | Path | None = None) -> list[str]:
-    """The default panel: names in weights/panel.txt (blank lines and # comments skipped)."""
-    from ddtool.weights import shipped_weights_dir
-
-    path = Path(folder or shipped_weights_dir()) / PANEL_FILE
-    if not path.is_file():
-        return []
-    lines = [line.split("#", 1)[0].strip() for line in path.read_text(encoding="utf-8").splitlines()]
-    return [line for line in lines if line]
-
+from ddtool.weights import panel_names
 
 @dataclass
 class Panel:
