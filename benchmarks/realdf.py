@@ -265,6 +265,16 @@ def write_cards(report: dict, members: dict) -> None:
             card["benchmark"] = row  # imported weights: no offline-benchmark run, realdf-dev is their measured row
         write_json_atomic(path, card)
         print(f"wrote the realdf-dev row into {path}", file=sys.stderr)
+    if "panel" in report:
+        from ddtool.weights import PANEL_MEASUREMENT_FILE, shipped_weights_dir
+
+        p, shipped = report["panel"], report["panel"]["shipped_band"]
+        record = {"members": p["members"], "dataset": "realdf-dev (DeepFaceLive video halves)", "band": shipped["band"],
+                  "n_videos": shipped["videos"]["n"], "accuracy": shipped["videos"]["accuracy"], "uncertain": shipped["videos"]["uncertain"],
+                  "accuracy_when_decided": shipped["accuracy_when_decided"], "auc": p["video"]["auc"], "ci95": p["video"]["ci95"],
+                  "real_photos_called_fake": shipped["real_photos"]["fake"], "command": report["command"]}
+        write_json_atomic(shipped_weights_dir() / PANEL_MEASUREMENT_FILE, record)
+        print(f"wrote the panel's measured accuracy into {shipped_weights_dir() / PANEL_MEASUREMENT_FILE}", file=sys.stderr)
 
 
 if __name__ == "__main__":

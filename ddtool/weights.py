@@ -32,6 +32,7 @@ DEFAULT_MODEL = "ldfnet"  # the paper's lightweight detector; scan's choice when
 NOT_TRAINED_ON = "not trained or validated on FaceForensics++, Celeb-DF or DFDC"
 BENCHMARK_DATASETS = ("FaceForensics", "Celeb-DF", "DFDC")
 PANEL_FILE = "panel.txt"  # the default detector panel: one shipped weights name per line
+PANEL_MEASUREMENT_FILE = "panel_measured.json"  # its measured accuracy, written by benchmarks/realdf.py --write-cards
 # card key -> what a missing/empty value means to a reader of `ddtool weights --check`
 REQUIRED_FIELDS = {
     "architecture": "the architecture",
@@ -143,7 +144,8 @@ def _inspect(card_path: Path, verify: bool) -> dict[str, Any]:
 
 
 def _card_files(folder: Path) -> list[Path]:
-    return sorted(folder.glob("*.json")) if folder.is_dir() else []
+    # panel_measured.json (the panel's measured accuracy) sits beside the cards but is none.
+    return sorted(p for p in folder.glob("*.json") if p.name != PANEL_MEASUREMENT_FILE) if folder.is_dir() else []
 
 
 def list_shipped(folder: str | Path | None = None, verify: bool = True) -> list[dict[str, Any]]:
@@ -189,6 +191,16 @@ def panel_names(folder: str | Path | None = None) -> list[str]:
         return []
     lines = [line.split("#", 1)[0].strip() for line in path.read_text(encoding="utf-8").splitlines()]
     return [line for line in lines if line]
+
+
+def panel_measurement(members: list[str], folder: str | Path | None = None) -> dict[str, Any] | None:
+    """The measured accuracy of exactly this panel (members in order) from the weights folder, or None if never measured."""
+    try:
+        path = Path(folder if folder is not None else shipped_weights_dir()) / PANEL_MEASUREMENT_FILE
+        record = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+    except (OSError, ValueError, ConfigError):
+        return None
+    return record if isinstance(record, dict) and record.get("members") == list(members) else None
 
 
 def default_weights(folder: str | Path | None = None) -> Path | None:

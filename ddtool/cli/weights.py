@@ -137,6 +137,7 @@ def calibrate(
     detector: str = typer.Option("hog", "--detector", help="Face detector used on the reference media (as scan's --detector)."),
     limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Use at most this many reference inputs (evenly spread)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the operating point; do not write the card."),
+    save_scores: Optional[Path] = typer.Option(None, "--save-scores", help="Also write every reference face's P(fake) per detector to this JSON file."),
 ) -> None:
     """Score real reference faces and store the threshold flagging --fpr of them in the card (operating_point).
 
@@ -146,7 +147,7 @@ def calibrate(
     from ddtool.scan.calibration import calibrate_weights
 
     points = calibrate_weights(names, reference, split=split, label=label, target_fpr=target_fpr, frames=frames,
-                               face_detector=detector, limit=limit, write=not dry_run, progress=console)
+                               face_detector=detector, limit=limit, write=not dry_run, progress=console, save_scores=save_scores)
     for name, point in points.items():
         out.print(
             f"{name}: threshold {point['threshold']:.4f} flags {100 * point['measured_fpr']:.1f}% of {point['n_faces']} real reference faces "

@@ -52,23 +52,28 @@ def operating_point(scores: Sequence[float], target_fpr: float = TARGET_FPR, ref
         "n_faces": int(values.size),
         "n_inputs": n_inputs,
         "reference": reference,
-        "quantiles": [round(float(q), 6) for q in np.quantile(values, np.linspace(0.0, 1.0, N_QUANTILES))],
+        # Significant digits, not decimals: saturated detectors separate real faces at 1e-7 vs 1e-9.
+        "quantiles": [float(f"{q:.7g}") for q in np.quantile(values, np.linspace(0.0, 1.0, N_QUANTILES))],
     }
 
 
 def reference_percentile(scores: np.ndarray | float, point: dict[str, Any]) -> np.ndarray:
-    """Share of real reference faces scoring below each score (ties count half), from the card's quantiles."""
+    """Share of real reference faces scoring strictly below each score, from the card's quantiles.
+
+    A score tied with a block of reference faces counts none of them as below:
+    a saturated P(fake) of 0 that most real faces share is "more unusual than 0%".
+    """
     table = np.asarray(point["quantiles"], np.float64)
     steps = np.linspace(0.0, 1.0, table.size)
     scores = np.atleast_1d(np.asarray(scores, np.float64))
     lo = np.searchsorted(table, scores, side="left")
     hi = np.searchsorted(table, scores, side="right")
-    # Strictly between two table values: linear interpolation; on tied values: the middle of the tie.
+    # Strictly between two table values: linear interpolation; on a table value: the share below it.
     between = np.interp(scores, table, steps) if np.all(np.diff(table) > 0) else None
     out = np.empty_like(scores)
     for i, (a, b, s) in enumerate(zip(lo, hi, scores)):
         if b > a:
-            out[i] = (steps[a] + steps[b - 1]) / 2.0
+            out[i] = steps[a]
         elif a == 0:
             out[i] = 0.0
         elif a >= table.size:
@@ -154,17 +159,19 @@ def score_reference(detectors, paths: Sequence[Path], frames: int = 8, face_dete
 
 def calibrate_weights(names: Sequence[str], references: Sequence[str | Path], split: str | None = None, label: str | None = None,
                       target_fpr: float = TARGET_FPR, frames: int = 8, face_detector: str = "hog", limit: int | None = None,
-                      write: bool = True, progress=None) -> dict[str, dict[str, Any]]:
+                      write: bool = True, progress=None, save_scores: str | Path | None = None) -> dict[str, dict[str, Any]]:
     """Score real reference media with each weights NAME and (when `write`) store its operating point in its card."""
     import json
 
     from ddtool.io import write_json_atomic
     from ddtool.scan.detector import load_detector
-    from ddtool.train.checkpoint import card_path_for
+    from ddtool.train.checkpoint import card_path_for, strip_machine_paths
 
     paths = reference_inputs(references, split=split, limit=limit)
     detectors = [load_detector(weights=name) for name in names]  # bad names fail here, before the slow pass
     scores, used = score_reference(detectors, paths, frames=frames, face_detector=face_detector, progress=progress)
+    if save_scores is not None:
+        write_json_atomic(save_scores, {k: v.tolist() for k, v in scores.items()})
     points = {}
     for detector in detectors:
         reference = {
@@ -175,7 +182,8 @@ def calibrate_weights(names: Sequence[str], references: Sequence[str | Path], sp
             "frames_per_video": frames,
             "crop": detector.crop_style,
         }
-        point = operating_point(scores[detector.key], target_fpr, reference=reference, n_inputs=used)
+        # A card travels: the reference's paths are kept as labels, never as this machine's absolute paths.
+        point = operating_point(scores[detector.key], target_fpr, reference=strip_machine_paths(reference), n_inputs=used)
         if write:
             card_path = card_path_for(detector.weights_path)
             card = json.loads(card_path.read_text(encoding="utf-8"))

@@ -142,9 +142,14 @@ class ScanResult:
         return self.verdict != ERROR
 
     def strength(self) -> dict[str, Any]:
-        from ddtool.scan.wording import verdict_strength
+        from ddtool.scan.wording import panel_accuracy_reason, verdict_strength
 
-        return verdict_strength(self.verdict, self.score, self.threshold, self.detectors)
+        strength = verdict_strength(self.verdict, self.score, self.threshold, self.detectors)
+        reason = panel_accuracy_reason([p["name"] for p in self.panel]) if self.score_kind == "panel" and strength["level"] != "none" else None
+        if reason:
+            strength["reasons"].append(reason)
+            strength["level"] = "low"
+        return strength
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -130,6 +130,14 @@ def _verdict(doc: dict) -> str:
         sentence = "No score." if verdict != "error" else "The input could not be scanned: see the problem below."
         if verdict == "inconclusive":
             sentence = "No usable face was found in the sampled frames, so the detector could not judge this input."
+    elif doc.get("score_kind") == "panel":
+        low, high = doc.get("band") or (doc.get("threshold"), doc.get("threshold"))
+        sentence = (
+            f"Panel score {score:.3f}: for every face, each detector's score is placed among real reference faces "
+            f"(the share of them it finds less unusual), the detectors' shares are averaged, then aggregated with "
+            f"<code>{_esc(doc.get('aggregate'))}</code> per face track, maximum over tracks. Fake at {high:g} or above, "
+            f"real below {low:g}, uncertain between (docs/scan.md, Verdicts)."
+        )
     else:
         sentence = (
             f"Score {score:.3f} (the detector's P(fake), aggregated with <code>{_esc(doc.get('aggregate'))}</code> per face track, "
@@ -179,7 +187,7 @@ def _score_bar(doc: dict) -> str:
     return (
         "<h2>Score</h2>"
         f'<div class="scorebar"><div class="fill" style="width:{100 * score:.1f}%"></div>'
-        f'<div class="thr" style="left:{100 * threshold:.1f}%"></div><div class="val">P(fake) {score:.3f}</div></div>'
+        f'<div class="thr" style="left:{100 * threshold:.1f}%"></div><div class="val">{"panel score" if doc.get("score_kind") == "panel" else "P(fake)"} {score:.3f}</div></div>'
         f"<p class='small'>0 (real) on the left, 1 (fake) on the right; the black line is the threshold {threshold:g}. One image: {frame_count_words(1)}, no timeline.</p>"
     )
 
