@@ -116,3 +116,15 @@ def test_demo_scan_separates_the_example_clips(demo_scores):
 def test_demo_scan_runs_on_both_examples_with_the_default_model(demo_scores):
     real, fake = demo_scores
     assert 0.0 <= real <= 1.0 and 0.0 <= fake <= 1.0
+
+
+MESONET_IMAGES = REPO.parent / "shared" / "third_party" / "mesonet" / "test_images"
+
+
+@pytest.mark.skipif(not MESONET_IMAGES.is_dir(), reason="needs ../shared/third_party/mesonet")
+def test_scan_of_the_authors_test_faces_with_their_crop():
+    """Detect, cut in the authors' aligned style (the card's input.crop), score: their deepfakes high, their reals low."""
+    results = scan_path(MESONET_IMAGES, ScanOptions(weights="mesoinception4_df", frames=1, detector="hog"))
+    p_fake = {Path(r.path).name: r.panel[0]["score"] for r in results}
+    assert p_fake["df00204.jpg"] > 0.7 and p_fake["df01254.jpg"] > 0.7
+    assert p_fake["real00240.jpg"] < 0.3 and p_fake["real00772.jpg"] < 0.3

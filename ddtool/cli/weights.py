@@ -144,7 +144,7 @@ def calibrate(
     Calibrate on real media none of the panel's detectors trained on; scan's
     verdicts and "more unusual than N% of real faces" read from it.
     """
-    from ddtool.scan.calibration import calibrate_weights
+    from ddtool.scan.calibrate import calibrate_weights
 
     points = calibrate_weights(names, reference, split=split, label=label, target_fpr=target_fpr, frames=frames,
                                face_detector=detector, limit=limit, write=not dry_run, progress=console, save_scores=save_scores)

@@ -155,7 +155,7 @@ def _limits(doc: dict) -> str:
     parts = ['<div class="limits"><strong>What the detector can and cannot tell you</strong>']
     for det in detectors:
         limits = det.get("limits") or {}
-        parts.append(f"<p><strong>{_esc(det.get('name'))}</strong> ({_esc(det.get('weights') or 'no weights file')})</p><dl>")
+        parts.append(f"<p><strong>{_esc(det.get('key') or det.get('name'))}</strong> ({_esc(det.get('name'))}, {_esc(det.get('weights') or 'no weights file')})</p><dl>")
         for key, title in (
             ("trained_on", "Trained on"),
             ("tested_on", "Tested on"),
@@ -168,12 +168,16 @@ def _limits(doc: dict) -> str:
     return "".join(parts)
 
 
+def _percent(share) -> str:
+    return "n/a" if share is None else f"{100 * share:.0f}%"
+
+
 def _panel(doc: dict) -> str:
     panel = panel_of(doc)
-    head = "<tr><th>detector</th><th>weights</th><th>sha256</th><th>score</th><th>operating point</th><th>reference percentile</th><th>verdict</th></tr>"
+    head = "<tr><th>detector</th><th>weights</th><th>sha256</th><th>score</th><th>operating point</th><th>more unusual than (share of real reference faces)</th><th>verdict</th></tr>"
     body = "".join(
         f"<tr><td>{_esc(p.get('name'))}</td><td>{_esc(p.get('weights') or 'none')}</td><td class='hash'>{_esc(p.get('sha256') or 'n/a')}</td>"
-        f"<td>{_fmt(p.get('score'))}</td><td>{_fmt(p.get('operating_point'))}</td><td>{_fmt(p.get('reference_percentile'), 1)}</td>"
+        f"<td>{_fmt(p.get('score'))}</td><td>{_fmt(p.get('operating_point'))}</td><td>{_percent(p.get('reference_percentile'))}</td>"
         f"<td>{_esc(p.get('verdict'))}</td></tr>"
         for p in panel
     )
