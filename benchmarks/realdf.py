@@ -177,6 +177,33 @@ def verdict_table(rows, scores: dict, band) -> dict:
             "accuracy_when_decided": rates(decided)["accuracy"] if decided else None}
 
 
+def offline_report(cache: Path, members: dict, panel: list[str]) -> dict:
+    """Face-level AUC on the offline benchmark's test split (box crops, margin 0.5, as the cache holds them).
+
+    Detectors trained on another crop style (the MesoNet authors' aligned crop) are scored on these box
+    crops as they are (`crop_mismatch`): the cache cannot be re-cut, because its forgeries were made on the crops.
+    """
+    from ddtool.evaluate.metrics import compute_metrics
+    from ddtool.evaluate.predict import load_split, predict_images
+    from ddtool.scan.calibration import reference_percentile
+
+    rows, _ = load_split(cache, "test")
+    labels = rows["label"].to_numpy(int)
+    out, raw = {}, {}
+    for spec, m in members.items():
+        card = deepcopy(m.card)
+        mismatch = (card.get("input") or {}).get("crop", "box") != "box"
+        card.setdefault("input", {})["crop"] = "box"
+        raw[spec] = predict_images(m.model, m.spec, card, cache, rows["crop_path"].tolist(), batch_size=64, device="cpu")
+        out[spec] = {"face_auc": round(float(compute_metrics(labels, raw[spec])["auc"]), 4), "crop_mismatch": mismatch,
+                     "n_real": int((labels == 0).sum()), "n_fake": int((labels == 1).sum())}
+    chosen = [s for s in panel if members[s].operating_point]
+    if chosen and len(chosen) == len(panel):
+        fused = np.mean([reference_percentile(raw[s], members[s].operating_point) for s in chosen], axis=0)
+        out["panel"] = {"members": chosen, "face_auc": round(float(compute_metrics(labels, fused)["auc"]), 4)}
+    return out
+
+
 def main() -> None:
     from ddtool.scan.calibration import BAND
     from ddtool.weights import panel_names
@@ -191,6 +218,7 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--write-cards", action="store_true")
+    parser.add_argument("--offline", type=Path, default=None, help="offline benchmark cache: also score its test split (face level)")
     args = parser.parse_args()
 
     rows = read_labels(args.data)
@@ -217,6 +245,8 @@ def main() -> None:
                                [(0.5, 0.5), (0.4, 0.6), (0.35, 0.65), (0.3, 0.7), (0.25, 0.75), (0.2, 0.8), (0.5, 0.8), (0.3, 0.9)]],
                 "per_video": {Path(r["path"]).name: round(scores[r["abs"]], 4) for r in videos},
             }
+    if args.offline:
+        report["offline"] = offline_report(args.offline, members, panel)
     report["seconds"] = round(time.perf_counter() - started, 1)
     text = json.dumps(report, indent=2)
     if args.json:
@@ -235,6 +265,9 @@ def print_summary(report: dict) -> None:
         op = d.get("operating_point")
         print(f"| {spec} | {v['auc']:.3f} [{v['ci95'][0]:.3f}, {v['ci95'][1]:.3f}] | {f['auc']:.3f} [{f['ci95'][0]:.3f}, {f['ci95'][1]:.3f}] | "
               f"{'-' if op is None else f'{op:.4f}'} | {d.get('video_tpr', '-')} / {d.get('video_fpr', '-')} | {d.get('photo_fpr', '-')} |")
+    if "offline" in report:
+        print("\noffline benchmark test split, face level: " + ", ".join(
+            f"{k} {v['face_auc']:.3f}{' (box crops, not its style)' if v.get('crop_mismatch') else ''}" for k, v in report["offline"].items()))
     if "panel" in report:
         p = report["panel"]
         print(f"\npanel {', '.join(p['members'])}: video AUC {p['video']['auc']:.3f} [{p['video']['ci95'][0]:.3f}, {p['video']['ci95'][1]:.3f}]")
