@@ -204,6 +204,17 @@ def offline_report(cache: Path, members: dict, panel: list[str]) -> dict:
     return out
 
 
+def reference_band(path: Path, members: list) -> dict:
+    """The band from real reference faces alone: real below their median panel score, fake from the score
+    flagging 5% of them (the panel's own operating point); nothing of realdf-dev goes into it."""
+    from ddtool.scan.calibration import reference_percentile
+
+    scores = json.loads(path.read_text())
+    fused = np.mean([reference_percentile(np.array(scores[m.key]), m.operating_point) for m in members], axis=0)
+    return {"members": [m.key for m in members], "n_faces": int(fused.size),
+            "median": round(float(np.quantile(fused, 0.5)), 4), "p95": round(float(np.quantile(fused, 0.95)), 4)}
+
+
 def main() -> None:
     from ddtool.scan.calibration import BAND
     from ddtool.weights import panel_names
@@ -219,6 +230,8 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--write-cards", action="store_true")
     parser.add_argument("--offline", type=Path, default=None, help="offline benchmark cache: also score its test split (face level)")
+    parser.add_argument("--reference-scores", type=Path, default=None,
+                        help="JSON of `ddtool weights calibrate --save-scores`: derive the panel's band from real reference faces only")
     args = parser.parse_args()
 
     rows = read_labels(args.data)
@@ -247,6 +260,8 @@ def main() -> None:
             }
     if args.offline:
         report["offline"] = offline_report(args.offline, members, panel)
+    if args.reference_scores and panel:
+        report["reference_band"] = reference_band(args.reference_scores, [members[s] for s in panel])
     report["seconds"] = round(time.perf_counter() - started, 1)
     text = json.dumps(report, indent=2)
     if args.json:
@@ -265,6 +280,9 @@ def print_summary(report: dict) -> None:
         op = d.get("operating_point")
         print(f"| {spec} | {v['auc']:.3f} [{v['ci95'][0]:.3f}, {v['ci95'][1]:.3f}] | {f['auc']:.3f} [{f['ci95'][0]:.3f}, {f['ci95'][1]:.3f}] | "
               f"{'-' if op is None else f'{op:.4f}'} | {d.get('video_tpr', '-')} / {d.get('video_fpr', '-')} | {d.get('photo_fpr', '-')} |")
+    if "reference_band" in report:
+        b = report["reference_band"]
+        print(f"\nband from {b['n_faces']} real reference faces: median panel score {b['median']}, 95th percentile {b['p95']}")
     if "offline" in report:
         print("\noffline benchmark test split, face level: " + ", ".join(
             f"{k} {v['face_auc']:.3f}{' (box crops, not its style)' if v.get('crop_mismatch') else ''}" for k, v in report["offline"].items()))
