@@ -30,6 +30,9 @@ from ddtool.io import atomic_path, sha256_file, write_json_atomic
 WEIGHTS_ENV = "DDTOOL_WEIGHTS"
 DEFAULT_MODEL = "ldfnet"  # the paper's lightweight detector; scan's choice when no card says otherwise
 NOT_TRAINED_ON = "not trained or validated on FaceForensics++, Celeb-DF or DFDC"
+BENCHMARK_DATASETS = ("FaceForensics", "Celeb-DF", "DFDC")
+PANEL_FILE = "panel.txt"  # the default detector panel: one shipped weights name per line
+PANEL_MEASUREMENT_FILE = "panel_measured.json"  # its measured accuracy, written by benchmarks/realdf.py --write-cards
 # card key -> what a missing/empty value means to a reader of `ddtool weights --check`
 REQUIRED_FIELDS = {
     "architecture": "the architecture",
@@ -91,8 +94,11 @@ def card_problems(card: dict[str, Any]) -> list[str]:
     if benchmark and not (isinstance(benchmark, dict) and isinstance(benchmark.get("auc"), (int, float))):
         problems.append("benchmark has no numeric 'auc' (offline benchmark, test split)")
     statement = card.get("statement")
-    if statement and NOT_TRAINED_ON.lower() not in str(statement).lower():
-        problems.append(f"statement does not say it was {NOT_TRAINED_ON}")
+    # Imported third-party weights may overlap a benchmark (the MesoNet F2F set is FaceForensics' Face2Face):
+    # their statement must then say, for each of the three, what the model saw.
+    says_each = statement and all(name.lower() in str(statement).lower() for name in BENCHMARK_DATASETS)
+    if statement and NOT_TRAINED_ON.lower() not in str(statement).lower() and not (card.get("origin") and says_each):
+        problems.append(f"statement does not say it was {NOT_TRAINED_ON} (imported weights: say what it saw of {', '.join(BENCHMARK_DATASETS)})")
     if "default" in card and not isinstance(card["default"], bool):
         problems.append("'default' must be true or false")
     return problems
@@ -138,7 +144,8 @@ def _inspect(card_path: Path, verify: bool) -> dict[str, Any]:
 
 
 def _card_files(folder: Path) -> list[Path]:
-    return sorted(folder.glob("*.json")) if folder.is_dir() else []
+    # panel_measured.json (the panel's measured accuracy) sits beside the cards but is none.
+    return sorted(p for p in folder.glob("*.json") if p.name != PANEL_MEASUREMENT_FILE) if folder.is_dir() else []
 
 
 def list_shipped(folder: str | Path | None = None, verify: bool = True) -> list[dict[str, Any]]:
@@ -154,7 +161,9 @@ def list_shipped(folder: str | Path | None = None, verify: bool = True) -> list[
         for entry in marked:
             entry["problems"].append(f"more than one card is marked default ({', '.join(e['name'] for e in marked)}); keep one")
     chosen = _choose_default(entries)
+    panel = set(panel_names(folder))
     for entry in entries:
+        entry["in_panel"] = entry["name"] in panel
         entry["marked_default"] = entry.get("default") is True
         entry["default"] = chosen is not None and entry["name"] == chosen["name"]
         if entry["marked_default"] and _model_kind(entry.get("model")) not in (None, "image"):
@@ -170,6 +179,28 @@ def _choose_default(entries: list[dict[str, Any]]) -> dict[str, Any] | None:
         if candidates:
             return candidates[0]
     return None
+
+
+def panel_names(folder: str | Path | None = None) -> list[str]:
+    """The default detector panel: the names in the weights folder's panel.txt (blank lines and # comments skipped).
+
+    Adding a shipped, calibrated weight to scan's default panel is one line in that file.
+    """
+    path = Path(folder if folder is not None else shipped_weights_dir()) / PANEL_FILE
+    if not path.is_file():
+        return []
+    lines = [line.split("#", 1)[0].strip() for line in path.read_text(encoding="utf-8").splitlines()]
+    return [line for line in lines if line]
+
+
+def panel_measurement(members: list[str], folder: str | Path | None = None) -> dict[str, Any] | None:
+    """The measured accuracy of exactly this panel (members in order) from the weights folder, or None if never measured."""
+    try:
+        path = Path(folder if folder is not None else shipped_weights_dir()) / PANEL_MEASUREMENT_FILE
+        record = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+    except (OSError, ValueError, ConfigError):
+        return None
+    return record if isinstance(record, dict) and record.get("members") == list(members) else None
 
 
 def default_weights(folder: str | Path | None = None) -> Path | None:

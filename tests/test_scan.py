@@ -63,7 +63,8 @@ def test_scan_video_end_to_end(face_video, checkpoints, tmp_path, capsys):
     assert sorted(p.name for p in folder.iterdir()) == ["manifest.sha256", "report.html", "result.json", "scores.csv", "segments.srt", "timeline.png"]
     with open(folder / "scores.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
-    assert len(rows) == 5 and list(rows[0]) == ["frame_index", "timestamp", "track_id", "x0", "y0", "x1", "y1", "score"]
+    assert len(rows) == 5 and list(rows[0])[:8] == ["frame_index", "timestamp", "track_id", "x0", "y0", "x1", "y1", "score"]
+    assert len(rows[0]) == 9 and list(rows[0])[8].startswith("p_fake_")  # then each detector's own P(fake)
     assert [int(r["frame_index"]) for r in rows] == [0, 7, 14, 22, 29]
     assert float(rows[1]["timestamp"]) == pytest.approx(7 / 25)
     assert json.loads((folder / "result.json").read_text())["verdict"] == "fake"

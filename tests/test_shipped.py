@@ -16,13 +16,15 @@ import torch
 from ddtool.io import sha256_file
 from ddtool.scan.pipeline import ScanOptions, scan_path
 from ddtool.train.checkpoint import load_checkpoint
-from ddtool.weights import NOT_TRAINED_ON, WEIGHTS_ENV, default_weights, list_shipped, verify_shipped
+from ddtool.weights import NOT_TRAINED_ON, PANEL_MEASUREMENT_FILE, WEIGHTS_ENV, default_weights, list_shipped, panel_names, verify_shipped
 
 REPO = Path(__file__).resolve().parents[1]
 WEIGHTS = REPO / "weights"
 EXAMPLES = REPO / "examples"
-# What issue 6 asks to ship: LDFnet (scan's default), MesoInception4 and the LightGBM noise model.
-EXPECTED_MODELS = {"ldfnet", "mesoinception4", "lgbm_noise"}
+# What issue 6 asks to ship: LDFnet (scan's default), MesoInception4 and the LightGBM noise model;
+# issue 12: the MesoNet authors' four detectors, imported.
+EXPECTED_MODELS = {"ldfnet", "mesoinception4", "lgbm_noise", "meso4"}
+IMPORTED = {"meso4_df", "mesoinception4_df", "meso4_f2f", "mesoinception4_f2f"}
 
 
 @pytest.fixture(autouse=True)
@@ -31,7 +33,7 @@ def repo_weights(monkeypatch):
 
 
 def _cards() -> dict[str, dict]:
-    return {p.stem: json.loads(p.read_text(encoding="utf-8")) for p in sorted(WEIGHTS.glob("*.json"))}
+    return {p.stem: json.loads(p.read_text(encoding="utf-8")) for p in sorted(WEIGHTS.glob("*.json")) if p.name != PANEL_MEASUREMENT_FILE}
 
 
 def test_the_promised_models_ship_and_ldfnet_is_the_default():
@@ -47,11 +49,29 @@ def test_every_card_is_complete_and_every_sha256_matches():
     for name, card in _cards().items():
         weights_file = WEIGHTS / card["weights_file"]
         assert sha256_file(weights_file) == card["sha256"], name
-        assert NOT_TRAINED_ON in card["statement"]
-        assert card["training_data"]["summary"] and card["training_command"].startswith("ddtool train")
+        if name in IMPORTED:  # third-party weights: where they came from and under which licence
+            origin = card["origin"]
+            assert origin["repository"] == "DariusAf/MesoNet" and len(origin["commit"]) == 40 and len(origin["source_sha256"]) == 64
+            assert "Apache-2.0" in card["licence"] and card["training_command"].startswith("ddtool weights import")
+            assert card["input"]["crop"] == "mesonet_aligned" and card["authors_reported"]
+            assert (WEIGHTS / "LICENSE.mesonet").is_file() and (WEIGHTS / "NOTICE.mesonet").is_file()
+            assert all(word in card["statement"] for word in ("FaceForensics", "Celeb-DF", "DFDC"))
+        else:
+            assert NOT_TRAINED_ON in card["statement"]
+            assert card["training_command"].startswith("ddtool train")
+        assert card["training_data"]["summary"]
         assert 0.0 <= card["benchmark"]["auc"] <= 1.0
     listed = {entry["name"]: entry for entry in list_shipped()}
     assert set(listed) == set(_cards()) and all(entry["sha256_ok"] for entry in listed.values())
+
+
+def test_the_default_panel_is_shipped_and_calibrated():
+    names = panel_names(WEIGHTS)
+    cards = _cards()
+    assert names and set(names) <= set(cards)
+    for name in names:
+        point = cards[name]["operating_point"]
+        assert point["measured_fpr"] <= point["target_fpr"] and point["n_faces"] >= 500 and len(point["quantiles"]) == 101
 
 
 def test_every_shipped_model_loads_and_scores():
@@ -96,3 +116,15 @@ def test_demo_scan_separates_the_example_clips(demo_scores):
 def test_demo_scan_runs_on_both_examples_with_the_default_model(demo_scores):
     real, fake = demo_scores
     assert 0.0 <= real <= 1.0 and 0.0 <= fake <= 1.0
+
+
+MESONET_IMAGES = REPO.parent / "shared" / "third_party" / "mesonet" / "test_images"
+
+
+@pytest.mark.skipif(not MESONET_IMAGES.is_dir(), reason="needs ../shared/third_party/mesonet")
+def test_scan_of_the_authors_test_faces_with_their_crop():
+    """Detect, cut in the authors' aligned style (the card's input.crop), score: their deepfakes high, their reals low."""
+    results = scan_path(MESONET_IMAGES, ScanOptions(weights="mesoinception4_df", frames=1, detector="hog"))
+    p_fake = {Path(r.path).name: r.panel[0]["score"] for r in results}
+    assert p_fake["df00204.jpg"] > 0.7 and p_fake["df01254.jpg"] > 0.7
+    assert p_fake["real00240.jpg"] < 0.3 and p_fake["real00772.jpg"] < 0.3

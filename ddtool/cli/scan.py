@@ -49,6 +49,11 @@ def _result_table(result) -> Table:
     if len(result.segments) > 4:
         segments += f" (+{len(result.segments) - 4})"
     table.add_row(f"[{colour}]{result.verdict.upper()}{' (low confidence)' if low else ''}[/]", score, f"{result.threshold:g}", str(len(result.frames)), tracks, segments)
+    if result.score_kind == "panel":
+        table.caption = (f"score: panel score, mean over detectors of the share of real reference faces each finds less unusual; "
+                         f"fake >= {result.threshold:g}, uncertain from {result.band[0]:g}, real below. Detectors: "
+                         + "; ".join(f"{p['name']} P(fake) {p['score']:.3f}, {p['meaning']}" for p in result.panel if p.get("score") is not None))
+        table.caption_justify = "left"
     return table
 
 
@@ -56,13 +61,14 @@ def _result_table(result) -> Table:
 def scan(
     path: Path = typer.Argument(..., help="A video, an image, or a folder (every video/image inside, recursively)."),
     model: Optional[str] = typer.Option(None, "--model", help="Model name (must match the checkpoint's card)."),
-    weights: Optional[Path] = typer.Option(None, "--weights", help="Checkpoint NAME.safetensors (+ NAME.json). Default: the default shipped model (see `ddtool weights`)."),
+    weights: Optional[Path] = typer.Option(None, "--weights", help="One model: checkpoint NAME.safetensors (+ NAME.json) or a shipped name. Default: the detector panel."),
+    panel: Optional[str] = typer.Option(None, "--panel", help="Comma-separated shipped weights names scoring every face [default: weights/panel.txt, see `ddtool weights`]."),
     untrained: bool = typer.Option(False, "--untrained", help="TESTING ONLY: random weights for --model; every output carries a warning."),
     frames: int = typer.Option(32, "--frames", min=1, help="Frames per video, evenly spaced."),
     detector: DetectorName = detector_option(),
     detector_model: DetectorModel = detector_model_option(),
     all_faces: bool = typer.Option(False, "--all-faces", help="Score every face in a frame, not only the largest."),
-    threshold: float = typer.Option(0.5, "--threshold", min=0.0, max=1.0, help="Score at or above which an input is judged fake."),
+    threshold: float = typer.Option(0.5, "--threshold", min=0.0, max=1.0, help="Only for one uncalibrated model: P(fake) at or above which an input is judged fake (calibrated detectors use their cards' operating points)."),
     device: str = typer.Option("cpu", "--device", help="cpu, cuda, cuda:N or auto."),
     batch: int = typer.Option(32, "--batch", min=1, help="Face crops per model forward pass."),
     out_dir: Optional[Path] = typer.Option(None, "--out", help="Evidence folder: per input result.json, scores.csv, timeline.png, segments.srt, report.html, manifest.sha256; a folder scan adds index.html + summary.csv."),
@@ -78,9 +84,14 @@ def scan(
 ) -> None:
     """Judge videos/images real or fake and write the evidence.
 
+    Every face is scored by the detector panel (each detector cuts the face as
+    its card says); the verdict is fake / real / uncertain from the mean of the
+    detectors' reference percentiles (docs/scan.md "Verdicts").
+
     Exit codes: 0 all real, 1 any fake, 3 nothing could be scanned (bad input),
     4 inconclusive (no face anywhere), 6 some inputs failed (none of the
-    others fake), 7 some inputs failed and another was judged fake.
+    others fake), 7 some inputs failed and another was judged fake,
+    8 none fake but at least one uncertain.
     """
     # Inputs and output folder are checked before torch or the model load (seconds), so a typo fails at once.
     from ddtool.scan.inputs import list_inputs, prepare_out_dir
@@ -90,22 +101,27 @@ def scan(
         prepare_out_dir(out_dir)
 
     from ddtool.cli.app import command_line
-    from ddtool.scan.detector import load_detector
+    from ddtool.cli.app import comma_list
+    from ddtool.scan.panel import load_panel
     from ddtool.scan.outputs import dumps, output_dir_name, write_outputs
     from ddtool.scan.pipeline import ScanOptions, exit_code_for_verdicts, scan_iter
     from ddtool.scan.provenance import case_fields, session_facts
 
     options = ScanOptions(
-        model=model, weights=weights, untrained=untrained, frames=frames, detector=detector.value, detector_model=detector_model, all_faces=all_faces,
+        model=model, weights=weights, panel=comma_list(panel), untrained=untrained, frames=frames, detector=detector.value, detector_model=detector_model, all_faces=all_faces,
         threshold=threshold, device=device, batch=batch, aggregate=aggregate, margin=margin,
         evidence_images=out_dir is not None and report,
     )
     options.validate()
-    loaded = load_detector(options.model, options.weights, options.untrained, options.device)
+    loaded = load_panel(options.panel, options.model, options.weights, options.untrained, options.device)
     if loaded.untrained:
         console.print(f"[bold white on red] WARNING: {loaded.provenance()['warning']} [/]")
-    if loaded.shipped_note:
-        console.print(loaded.shipped_note, highlight=False, soft_wrap=True)
+    for member in loaded.members:
+        if member.shipped_note:
+            console.print(member.shipped_note, highlight=False, soft_wrap=True)
+    if not loaded.calibrated:
+        console.print(f"note: {loaded.members[0].key} has no operating point in its card: its P(fake) is cut at --threshold {threshold:g}, "
+                      "a cut never measured on real media (`ddtool weights calibrate` stores one)", highlight=False, soft_wrap=True)
     session = session_facts(options, command_line(), case_fields(case, examiner, note))
     folder_scan = path.is_dir()
 
@@ -123,7 +139,7 @@ def scan(
             document = result.to_dict()
             if out_dir is not None:
                 folder = output_dir_name(result.path, path if folder_scan else None)
-                write_outputs(result, out_dir / folder, loaded, report=report)
+                write_outputs(result, out_dir / folder, loaded.members[0], report=report)
                 last_folder = out_dir / folder
                 if folder_scan:
                     from ddtool.scan.index import index_row

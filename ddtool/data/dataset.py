@@ -27,6 +27,7 @@ import pandas as pd
 import torch
 from torch.utils.data import Dataset, Sampler
 
+from ddtool.data.preprocess import Preprocess, as_hw, crop_to_tensor, resize_face
 from ddtool.errors import ConfigError, InputError
 from ddtool.io import sha256_file as file_sha256  # noqa: F401 (re-exported for the loop and eval)
 
@@ -157,13 +158,6 @@ def split_train_val(
     return SplitResult(remap(train), remap(val), source, holdout_method, domains)
 
 
-def _as_hw(size: int | Sequence[int]) -> tuple[int, int]:
-    if isinstance(size, int):
-        return size, size
-    size = tuple(int(s) for s in size)
-    return (size[-2], size[-1]) if len(size) >= 2 else (size[0], size[0])
-
-
 def crop_margin(cache: str | Path) -> float | None:
     """The margin around the face box the cache's crops were cut with, when the cache records it.
 
@@ -206,28 +200,26 @@ class FaceCropDataset(Dataset):
         mean: Sequence[float],
         std: Sequence[float],
         augment: Callable[[np.ndarray], np.ndarray] | None = None,
+        preprocess: Preprocess | None = None,
     ):
+        """`preprocess` (data.preprocess.resolve_preprocess of the model and its card) replaces size/mean/std when given."""
         self.cache = Path(cache)
         self.paths = [self.cache / p for p in rows["crop_path"].tolist()]
         self.labels = rows["label"].to_numpy(dtype=np.int64)
         self.domains = rows["domain"].to_numpy(dtype=np.int64)
-        self.height, self.width = _as_hw(size)
-        self.mean = np.asarray(mean, np.float32).reshape(1, 1, -1) * 255.0
-        self.std = np.asarray(std, np.float32).reshape(1, 1, -1) * 255.0
+        self.preprocess = preprocess or Preprocess(size=as_hw(size), mean=tuple(mean), std=tuple(std))
+        self.height, self.width = self.preprocess.size
         self.augment = augment
 
     def __len__(self) -> int:
         return len(self.paths)
 
     def to_tensor(self, image: np.ndarray) -> torch.Tensor:
-        """RGB uint8 crop -> resized, augmented, normalised CHW float tensor."""
-        if image.shape[:2] != (self.height, self.width):
-            shrink = image.shape[0] > self.height
-            image = cv2.resize(image, (self.width, self.height), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
-        if self.augment is not None:
-            image = self.augment(image)
-        normalised = (image.astype(np.float32) - self.mean) / self.std
-        return torch.from_numpy(np.ascontiguousarray(normalised.transpose(2, 0, 1)))
+        """RGB uint8 crop -> resized, augmented, normalised CHW float tensor (data.preprocess, as scan and eval)."""
+        if self.augment is None:
+            return crop_to_tensor(image, self.preprocess)
+        image = self.augment(resize_face(image, self.preprocess.size, self.preprocess.interpolation))
+        return crop_to_tensor(image, self.preprocess)
 
     def __getitem__(self, index: int):
         tensor = self.to_tensor(load_crop(self.paths[index]))

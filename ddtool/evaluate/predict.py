@@ -5,10 +5,9 @@ models read what `ddtool features noise` wrote beside it: LightGBM scores
 each crop's row of noise_stats.csv, the 3D-CNN and GRU score each video's
 residual volume / sequence in noise_volumes.npz.
 
-Image detectors see exactly what training fed them: RGB crop resized to the
-model's input size (the run's `size` override when the card has one, else
-the spec's), scaled to [0, 1] and normalised with the spec's mean/std. The
-score is softmax(logits)[:, 1], the fake probability.
+Image detectors see exactly what training fed them: the one preprocessing
+path of data.preprocess (size, mean/std, interpolation from the card, else
+the spec). The score is softmax(logits)[:, 1], the fake probability.
 
 A crop that cannot be read stops the run with an InputError naming it: a
 silent substitute image would score the wrong face under the right label.
@@ -23,6 +22,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from ddtool.data.preprocess import resolve_preprocess
 from ddtool.data.dataset import FaceCropDataset, file_sha256, manifest_path, noise_inputs_file, read_manifest
 from ddtool.errors import ConfigError, InputError
 
@@ -78,13 +78,25 @@ def resolve_device(device: str) -> torch.device:
 
 
 def image_input_size(spec: Any, card: dict[str, Any]) -> tuple[int, int]:
-    """(height, width) the model was trained at: the run's `size` override, else the spec's."""
-    config = card.get("config") if isinstance(card.get("config"), dict) else {}
-    size = config.get("size") or spec.input_size
-    if isinstance(size, (list, tuple)):
-        size = tuple(int(v) for v in size[-2:])
-        return (size[0], size[1]) if len(size) == 2 else (size[0], size[0])
-    return int(size), int(size)
+    """(height, width) the model was trained at (data.preprocess.resolve_preprocess)."""
+    return resolve_preprocess(spec, card).size
+
+
+def check_cache_crop(cache: str | Path, card: dict[str, Any]) -> None:
+    """A model trained on one crop style cannot be judged on crops cut in another: refuse before scoring."""
+    import json
+
+    config = Path(cache) / "extract_config.json"
+    try:
+        cut = json.loads(config.read_text(encoding="utf-8")).get("crop", "box") if config.is_file() else "box"
+    except (OSError, ValueError):
+        cut = "box"
+    wanted = ((card.get("input") or {}) if isinstance(card.get("input"), dict) else {}).get("crop") or "box"
+    if cut != wanted:
+        raise ConfigError(
+            f"face cache {cache} holds {cut!r} crops but model {card.get('model')!r} was trained on {wanted!r} crops (its card's input.crop); "
+            "scoring it there measures the wrong input: evaluate it with `ddtool scan` on the media, or on a cache cut its way"
+        )
 
 
 def predict_images(
@@ -101,9 +113,11 @@ def predict_images(
     """Fake probability for every crop path, in order."""
     if batch_size < 1:
         raise ConfigError(f"--batch must be at least 1 (got {batch_size})")
+    check_cache_crop(cache, card)
     target = resolve_device(device)
     rows = pd.DataFrame({"crop_path": list(crop_paths), "label": 0, "domain": 0})
-    dataset = FaceCropDataset(cache, rows, image_input_size(spec, card), spec.mean, spec.std)
+    pre = resolve_preprocess(spec, card)
+    dataset = FaceCropDataset(cache, rows, pre.size, pre.mean, pre.std, preprocess=pre)
     loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=workers)
     model = model.to(target).eval()
     scores = np.empty(len(dataset), dtype=np.float64)

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 
 from ddtool.errors import ConfigError, NoFaceError
 from ddtool.media.faces import DEFAULT_SCAN_DETECTOR
-from ddtool.scan.detector import as_rgb
+from ddtool.data.preprocess import resize_face
 
 
 def resolve_layer(model: nn.Module, dotted: str | None) -> nn.Module:
@@ -124,12 +124,8 @@ def explain_faces(detector, faces: list[np.ndarray]) -> list[np.ndarray]:
     if not faces:
         return []
     maps = gradcam_maps(detector, faces)
-    h, w = detector.input_hw
-    overlays = []
-    for face, heat in zip(faces, maps):
-        face = cv2.resize(as_rgb(face), (w, h), interpolation=cv2.INTER_AREA)
-        overlays.append(overlay_heatmap(face, heat))
-    return overlays
+    pre = detector.preprocess
+    return [overlay_heatmap(resize_face(face, pre.size, pre.interpolation), heat) for face, heat in zip(faces, maps)]
 
 
 
@@ -148,7 +144,10 @@ def explain_media(
     Each face is saved as gradcam_<rank>_f<frame>.png (the overlay beside the
     crop); returns one record per saved file with frame, track and score.
     """
+    from dataclasses import replace
+
     from ddtool.explain.afam import write_png
+    from ddtool.media.crops import view_cropper
     from ddtool.media.faces import FaceExtractor, create_detector
     from ddtool.media.video import probe, sample_indices
 
@@ -156,19 +155,22 @@ def explain_media(
         raise ConfigError(f"--top-k {top_k}: must be at least 1")
     info = probe(path)
     indices = [0] if info.is_image else sample_indices(info.frame_count, frames=frames)
-    margin = detector.crop_margin if margin is None else margin  # crops cut like the model's training crops
-    extractor = FaceExtractor(create_detector(face_detector, model_path=detector_model), size=max(detector.input_hw), margin=margin)
+    # Crops cut like the model's training crops: its card's crop style and margin (data.preprocess).
+    pre = detector.preprocess if margin is None else replace(detector.preprocess, margin=margin)
+    extractor = FaceExtractor(create_detector(face_detector, model_path=detector_model), size=max(pre.size), margin=pre.margin,
+                              views={"model": view_cropper(pre.view)})
     crops = extractor.extract(path, indices)
     if not crops:
         raise NoFaceError(f"{path}: no face found in {len(indices)} sampled frame(s); Grad-CAM needs a face (try --detector mtcnn)")
-    scores = detector.fake_probability([c.image for c in crops])
+    faces = [c.views["model"] for c in crops]
+    scores = detector.fake_probability(faces)
     ranked = sorted(range(len(crops)), key=lambda i: -float(scores[i]))[:top_k]
     chosen = [crops[i] for i in ranked]
-    overlays = explain_faces(detector, [c.image for c in chosen])
+    overlays = explain_faces(detector, [faces[i] for i in ranked])
     out_dir = Path(out_dir)
     saved = []
     for rank, (crop, overlay, index) in enumerate(zip(chosen, overlays, ranked), start=1):
-        face = cv2.resize(crop.image, overlay.shape[1::-1], interpolation=cv2.INTER_AREA)
+        face = cv2.resize(crop.views["model"], overlay.shape[1::-1], interpolation=cv2.INTER_AREA)
         target = out_dir / f"gradcam_{rank:02d}_f{crop.frame_index:06d}.png"
         write_png(target, np.concatenate([face, overlay], axis=1))
         saved.append({"file": str(target), "frame_index": crop.frame_index, "track_id": crop.track_id, "score": float(scores[index])})

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -558,6 +558,8 @@ class FaceCrop:
     box: Box  # full-frame coordinates of the detected face (before margin)
     track_id: int
     image: np.ndarray  # RGB uint8 (size, size, 3)
+    # The same face cut once per extra view the caller asked for (media.crops: crop style, margin, size).
+    views: dict = field(default_factory=dict)
 
 
 class FaceExtractor:
@@ -576,6 +578,7 @@ class FaceExtractor:
         all_faces: bool = False,
         border: str = "zeros",
         iou_threshold: float = TRACK_IOU_THRESHOLD,
+        views: dict | None = None,
     ):
         if not isinstance(detector, FaceDetector):
             raise ConfigError(f"detector must come from create_detector(), got {type(detector).__name__}")
@@ -588,6 +591,7 @@ class FaceExtractor:
         self.all_faces = all_faces
         self.border = border
         self.iou_threshold = iou_threshold
+        self.views = dict(views or {})  # key -> (rgb, box) -> crop, e.g. media.crops.view_cropper
 
     def extract(self, path: str | os.PathLike, indices: Iterable[int]) -> list[FaceCrop]:
         """Face crops from the frames at `indices` of a video or image (empty list if no face).
@@ -618,7 +622,8 @@ class FaceExtractor:
             tick = time.perf_counter()
             crops = [
                 FaceCrop(frame.index, frame.timestamp, box, track_id,
-                         crop_face(frame.image, box, margin=self.margin, size=self.size, border=self.border))
+                         crop_face(frame.image, box, margin=self.margin, size=self.size, border=self.border),
+                         {key: cut(frame.image, box) for key, cut in self.views.items()})
                 for box, track_id in zip(boxes, ids)
             ]
             timings["crop"] = timings.get("crop", 0.0) + time.perf_counter() - tick

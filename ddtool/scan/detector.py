@@ -12,11 +12,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-import cv2
 import numpy as np
 import torch
 import torch.nn as nn
 
+from ddtool.data.preprocess import Preprocess, as_hw, as_rgb, crops_to_tensor, resolve_preprocess  # noqa: F401 (as_rgb re-exported)
 from ddtool.errors import CheckpointError, ConfigError
 from ddtool.models.registry import ModelSpec, create_model, get_spec, list_models
 
@@ -35,6 +35,7 @@ class Detector:
     weights_path: str | None = None
     untrained: bool = False
     shipped_name: str | None = None  # set when scan fell back to the default shipped model
+    label: str | None = None  # the detector's name in a panel when not its weights' stem (e.g. a benchmark's variant)
 
     @property
     def shipped_note(self) -> str | None:
@@ -46,16 +47,35 @@ class Detector:
         return f"using shipped weights {self.shipped_name} (sha256 {(self.weights_sha256 or '?')[:12]}..., trained on {training_summary(self.card)})"
 
     @property
+    def preprocess(self) -> Preprocess:
+        """Input size, mean/std, interpolation, crop style and margin: the card's, else the spec's."""
+        return resolve_preprocess(self.spec, self.card)
+
+    @property
     def input_hw(self) -> tuple[int, int]:
-        # A model trained at another size (`train --size`) records it in its card.
-        trained = (self.card.get("input") or {}).get("size")
-        return _as_hw(trained) if trained else input_hw(self.spec)
+        return self.preprocess.size
 
     @property
     def crop_margin(self) -> float:
         """Margin around the face box the model's training crops had (0: the box itself, the papers' crop)."""
-        margin = (self.card.get("input") or {}).get("margin")
-        return float(margin) if isinstance(margin, (int, float)) and 0.0 <= margin <= 2.0 else 0.0
+        return self.preprocess.margin
+
+    @property
+    def crop_style(self) -> str:
+        return self.preprocess.crop
+
+    @property
+    def key(self) -> str:
+        """The detector's name in a panel: its weights file's stem (the shipped name), else the model name."""
+        if self.label:
+            return self.label
+        return Path(self.weights_path).name.split(".")[0] if self.weights_path else self.name
+
+    @property
+    def operating_point(self) -> dict[str, Any] | None:
+        """The card's calibration on real reference faces (scan.calibration), if any."""
+        point = self.card.get("operating_point")
+        return point if isinstance(point, dict) and isinstance(point.get("threshold"), (int, float)) and point.get("quantiles") else None
 
     @property
     def weights_sha256(self) -> str | None:
@@ -78,7 +98,7 @@ class Detector:
 
     def prepare(self, faces: Sequence[np.ndarray]) -> torch.Tensor:
         """RGB uint8 crops -> normalised (N, 3, H, W) float tensor on the device."""
-        return faces_to_tensor(faces, self.spec, self.input_hw).to(self.device)
+        return crops_to_tensor(faces, self.preprocess).to(self.device)
 
     @torch.no_grad()
     def fake_probability(self, faces: Sequence[np.ndarray], batch: int = 32) -> np.ndarray:
@@ -93,40 +113,7 @@ class Detector:
 
 
 def input_hw(spec: ModelSpec) -> tuple[int, int]:
-    return _as_hw(spec.input_size)
-
-
-def _as_hw(size) -> tuple[int, int]:
-    if isinstance(size, int):
-        return size, size
-    return int(size[-2]), int(size[-1])
-
-
-def faces_to_tensor(faces: Sequence[np.ndarray], spec: ModelSpec, hw: tuple[int, int] | None = None) -> torch.Tensor:
-    h, w = hw or input_hw(spec)
-    batch = np.empty((len(faces), h, w, 3), np.float32)
-    for i, face in enumerate(faces):
-        face = as_rgb(face)
-        if face.shape[:2] != (h, w):
-            # INTER_AREA when shrinking avoids aliasing that would look like forgery noise.
-            shrinking = face.shape[0] > h or face.shape[1] > w
-            face = cv2.resize(face, (w, h), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
-        batch[i] = face
-    batch /= 255.0
-    batch -= np.asarray(spec.mean, np.float32)
-    batch /= np.asarray(spec.std, np.float32)
-    return torch.from_numpy(batch).permute(0, 3, 1, 2).contiguous()
-
-
-def as_rgb(image: np.ndarray) -> np.ndarray:
-    """Grayscale and RGBA crops become RGB uint8 (alpha dropped)."""
-    if image.ndim == 2:
-        return np.repeat(image[:, :, None], 3, axis=2)
-    if image.shape[2] == 4:
-        return np.ascontiguousarray(image[:, :, :3])
-    if image.shape[2] == 1:
-        return np.repeat(image, 3, axis=2)
-    return image
+    return as_hw(spec.input_size)
 
 
 def resolve_device(device: str) -> str:

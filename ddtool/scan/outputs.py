@@ -18,10 +18,13 @@ CSV_COLUMNS = ["frame_index", "timestamp", "track_id", "x0", "y0", "x1", "y1", "
 def scores_csv(result) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
+    # `score` is the panel score (or the one model's P(fake)); then each detector's P(fake) of the face.
+    members = list(result.frames[0].scores) if result.frames else []
+    writer.writerow(CSV_COLUMNS + [f"p_fake_{name}" for name in members])
     for f in sorted(result.frames, key=lambda f: (f.frame_index, f.track_id)):
         ts = "" if not math.isfinite(f.timestamp) else f"{f.timestamp:.4f}"
-        writer.writerow([f.frame_index, ts, f.track_id, *(f"{v:.1f}" for v in f.box), f"{f.score:.6f}"])
+        writer.writerow([f.frame_index, ts, f.track_id, *(f"{v:.1f}" for v in f.box), f"{f.score:.6f}",
+                         *(f"{f.scores[name]:.6f}" for name in members)])
     return buffer.getvalue()
 
 

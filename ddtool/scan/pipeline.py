@@ -22,9 +22,15 @@ from typing import Any, Callable, Iterator, Protocol
 import numpy as np
 
 from ddtool.errors import ConfigError, DDToolError, InputError
-from ddtool.evaluate.aggregate import RULES, aggregate, check_rule, suspicious_segments
+from ddtool.evaluate.aggregate import RULES, check_rule
 from ddtool.media.faces import DEFAULT_SCAN_DETECTOR
-from ddtool.scan.detector import Detector, load_detector
+from ddtool.scan.detector import Detector
+from ddtool.scan.calibration import BAND
+from ddtool.scan.panel import Panel, load_panel
+from ddtool.scan.verdict import (  # noqa: F401 (re-exported)
+    ERROR, EXIT_FAILED_SOME, EXIT_FAILED_SOME_FAKE, EXIT_UNCERTAIN, FAKE, INCONCLUSIVE, REAL, UNCERTAIN,
+    exit_code_for, exit_code_for_verdicts, judge, segment_gap, track_segments,
+)
 from ddtool.scan.inputs import IMAGE_SUFFIXES, MEDIA_SUFFIXES, VIDEO_SUFFIXES, list_inputs  # noqa: F401 (re-exported)
 
 # Crops kept per input for the report's "most / least suspicious" galleries.
@@ -36,13 +42,12 @@ SCORE_CHUNK = 8
 NATIVE_CROP_MAX = 512
 THUMB_WIDTH = 480
 
-FAKE, REAL, INCONCLUSIVE, ERROR = "fake", "real", "inconclusive", "error"
-
 
 @dataclass
 class ScanOptions:
     model: str | None = None
     weights: str | Path | None = None
+    panel: list[str] | None = None  # shipped weights names; None: --weights/--untrained, else weights/panel.txt
     untrained: bool = False
     frames: int = 32
     detector: str = DEFAULT_SCAN_DETECTOR
@@ -74,7 +79,8 @@ class FrameScore:
     timestamp: float
     track_id: int
     box: tuple[float, float, float, float]
-    score: float
+    score: float  # the panel score (mean reference percentile), or the one uncalibrated model's P(fake)
+    scores: dict[str, float] = field(default_factory=dict)  # each detector's P(fake) of this face
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -83,6 +89,7 @@ class FrameScore:
             "track_id": self.track_id,
             "box": [round(float(v), 1) for v in self.box],
             "score": round(float(self.score), 6),
+            "scores": {k: round(float(v), 6) for k, v in self.scores.items()},
         }
 
 
@@ -105,7 +112,7 @@ class FaceEvidence:
 class ScanResult:
     path: str
     kind: str  # video | image
-    verdict: str  # fake | real | inconclusive | error
+    verdict: str  # fake | real | uncertain | inconclusive | error
     score: float | None
     threshold: float
     aggregate: str
@@ -122,16 +129,27 @@ class ScanResult:
     container: dict[str, Any] = field(default_factory=dict)  # PyAV's container/stream facts
     session: dict[str, Any] = field(default_factory=dict)  # provenance.session_facts of the run
     detectors: list[dict[str, Any]] = field(default_factory=list)  # provenance.detector_facts each
+    panel: list[dict[str, Any]] = field(default_factory=list)  # per detector: score, operating point, percentile (verdict.panel_rows)
+    score_kind: str = "p_fake"  # "panel": mean reference percentile of the detectors; "p_fake": one model's P(fake)
     started_utc: str | None = None
+
+    @property
+    def band(self) -> tuple[float, float]:
+        return BAND
 
     @property
     def scanned(self) -> bool:
         return self.verdict != ERROR
 
     def strength(self) -> dict[str, Any]:
-        from ddtool.scan.wording import verdict_strength
+        from ddtool.scan.wording import panel_accuracy_reason, verdict_strength
 
-        return verdict_strength(self.verdict, self.score, self.threshold, self.detectors)
+        strength = verdict_strength(self.verdict, self.score, self.threshold, self.detectors)
+        reason = panel_accuracy_reason([p["name"] for p in self.panel]) if self.score_kind == "panel" and strength["level"] != "none" else None
+        if reason:
+            strength["reasons"].append(reason)
+            strength["level"] = "low"
+        return strength
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -139,7 +157,9 @@ class ScanResult:
             "kind": self.kind,
             "verdict": self.verdict,
             "score": None if self.score is None else round(float(self.score), 6),
+            "score_kind": self.score_kind,
             "threshold": self.threshold,
+            "band": list(BAND) if self.score_kind == "panel" else None,
             "aggregate": self.aggregate,
             "model": self.model.get("model"),
             "weights": self.model.get("weights"),
@@ -165,6 +185,7 @@ class ScanResult:
                 "duration_s": round(self.timings.get("total", 0.0), 4),
             },
             "detectors": self.detectors,
+            "panel": self.panel,
         }
 
 
@@ -192,7 +213,7 @@ class _Silent:
 def scan_path(
     path: str | Path,
     options: ScanOptions | None = None,
-    detector: Detector | None = None,
+    detector: Detector | Panel | None = None,
     progress: ScanProgress | None = None,
     on_result: Callable[[ScanResult], None] | None = None,
     session: dict[str, Any] | None = None,
@@ -216,7 +237,7 @@ def scan_path(
 def scan_iter(
     path: str | Path,
     options: ScanOptions | None = None,
-    detector: Detector | None = None,
+    detector: Detector | Panel | None = None,
     progress: ScanProgress | None = None,
     session: dict[str, Any] | None = None,
 ) -> Iterator[ScanResult]:
@@ -227,27 +248,28 @@ def scan_iter(
     options = options or ScanOptions()
     options.validate()
     inputs = list_inputs(path)
-    detector = detector or load_detector(options.model, options.weights, options.untrained, options.device)
-    extractor = make_extractor(options, detector)
+    panel = as_panel(detector) if detector is not None else load_panel(options.panel, options.model, options.weights, options.untrained, options.device)
+    extractor = make_extractor(options, panel)
     progress = progress or _Silent()
     session = session if session is not None else session_facts(options)
-    detectors = [detector_facts(detector)]
+    detectors = [detector_facts(m) for m in panel.members]
     for item in inputs:
-        yield scan_file(item, options, detector, extractor, progress, session=session, detectors=detectors)
+        yield scan_file(item, options, panel, extractor, progress, session=session, detectors=detectors)
 
 
-def make_extractor(options: ScanOptions, detector: Detector):
-    from ddtool.media.faces import FaceExtractor, create_detector
+def as_panel(detector: Detector | Panel) -> Panel:
+    return detector if isinstance(detector, Panel) else Panel([detector])
 
-    face_detector = create_detector(options.detector, model_path=options.detector_model)
-    margin = detector.crop_margin if options.margin is None else options.margin
-    return FaceExtractor(face_detector, size=max(detector.input_hw), margin=margin, all_faces=options.all_faces)
+
+def make_extractor(options: ScanOptions, detector: Detector | Panel):
+    """Face extractor cutting every panel member's view (crop style, margin, size from its card)."""
+    return as_panel(detector).extractor(options)
 
 
 def scan_file(
     path: Path,
     options: ScanOptions,
-    detector: Detector,
+    detector: Detector | Panel,
     extractor=None,
     progress: ScanProgress | None = None,
     session: dict[str, Any] | None = None,
@@ -256,15 +278,17 @@ def scan_file(
     """Scan one file; input problems are returned as an "error" result, never raised."""
     from ddtool.scan.provenance import detector_facts, utc_now
 
+    panel = as_panel(detector)
     progress = progress or _Silent()
-    extractor = extractor or make_extractor(options, detector)
-    result = ScanResult(str(path), "video", ERROR, None, options.threshold, options.aggregate, model=detector.provenance())
+    extractor = extractor or make_extractor(options, panel)
+    result = ScanResult(str(path), "video", ERROR, None, options.threshold, options.aggregate, model=panel.provenance())
+    result.score_kind = "panel" if panel.calibrated else "p_fake"
     result.session = session or {}
-    result.detectors = detectors if detectors is not None else [detector_facts(detector)]
+    result.detectors = detectors if detectors is not None else [detector_facts(m) for m in panel.members]
     result.started_utc = utc_now()
     started = time.perf_counter()
     try:
-        _scan_into(result, Path(path), options, detector, extractor, progress)
+        _scan_into(result, Path(path), options, panel, extractor, progress)
     except DDToolError as exc:
         result.verdict = ERROR
         result.score = None
@@ -290,7 +314,7 @@ def _input_facts_if_readable(path: Path) -> dict[str, Any]:
         return {"path": str(path)}
 
 
-def _scan_into(result: ScanResult, path: Path, options: ScanOptions, detector: Detector, extractor, progress: ScanProgress) -> None:
+def _scan_into(result: ScanResult, path: Path, options: ScanOptions, panel: Panel, extractor, progress: ScanProgress) -> None:
     from ddtool.media.container import container_facts, file_facts
     from ddtool.media.video import prefetch, probe, read_frames, sample_indices
 
@@ -334,11 +358,11 @@ def _scan_into(result: ScanResult, path: Path, options: ScanOptions, detector: D
             progress.advance(1)
             yield frame
 
-    def score(batch: list) -> np.ndarray:
+    def score(batch: list) -> list[tuple[dict[str, float], float]]:
         tick = time.perf_counter()
-        scores = detector.fake_probability([c.image for c in batch], batch=options.batch)
+        per_face, fused = panel.score(batch, batch=options.batch)
         timings["model"] += time.perf_counter() - tick
-        return scores
+        return list(zip(per_face, fused.tolist()))
 
     # Three stages overlap: a thread decodes ahead, this thread detects and
     # crops frame by frame, and a scorer thread scores faces in chunks; the
@@ -362,11 +386,13 @@ def _scan_into(result: ScanResult, path: Path, options: ScanOptions, detector: D
         result.errors.append(f"only {decoded} of {len(indices)} sampled frames could be decoded (truncated file?)")
 
     result.frames = [
-        FrameScore(c.frame_index, float(c.timestamp), int(c.track_id), tuple(float(v) for v in _box_tuple(c.box)), float(s))
-        for c, s in crops
+        FrameScore(c.frame_index, float(c.timestamp), int(c.track_id), tuple(float(v) for v in _box_tuple(c.box)), float(fused), members)
+        for c, (members, fused) in crops
     ]
-    result.evidence = _pick_evidence(crops)
-    judge(result, options)
+    # Gallery and Grad-CAM show the first panel member's own view of each face (what it scored).
+    first = panel.members[0].key
+    result.evidence = _pick_evidence([(c, fused) for c, (_, fused) in crops], view=first)
+    judge(result, options, panel)
     if options.evidence_images and result.evidence:
         tick = time.perf_counter()
         _attach_evidence_images(path, result.evidence, extractor.margin)
@@ -377,79 +403,15 @@ def _scan_into(result: ScanResult, path: Path, options: ScanOptions, detector: D
     result.timings = timings
 
 
-def judge(result: ScanResult, options: ScanOptions) -> None:
-    """Fill tracks, score, verdict and segments from result.frames."""
-    if not result.frames:
-        result.verdict, result.score = INCONCLUSIVE, None
-        result.tracks, result.segments = [], []
-        return
-    by_track: dict[int, list[FrameScore]] = {}
-    for frame in result.frames:
-        by_track.setdefault(frame.track_id, []).append(frame)
-    gap = segment_gap([f.timestamp for f in result.frames], result.info.get("fps") or 0.0)
-    tracks, segments = [], []
-    for track_id in sorted(by_track):
-        frames = sorted(by_track[track_id], key=lambda f: f.frame_index)
-        values = np.array([f.score for f in frames])
-        track = {
-            "track_id": track_id,
-            "faces": len(frames),
-            "first_frame": frames[0].frame_index,
-            "last_frame": frames[-1].frame_index,
-            "score": aggregate(values, options.aggregate, options.threshold),
-            "mean": aggregate(values, "mean"),
-            "confident": aggregate(values, "confident"),
-            "max": aggregate(values, "max"),
-        }
-        tracks.append({k: (round(v, 6) if isinstance(v, float) else v) for k, v in track.items()})
-        if result.kind == "video":
-            segments += track_segments(frames, track_id, options.threshold, gap)
-    result.tracks = tracks
-    result.segments = sorted(segments, key=lambda s: (s["start"], s["track_id"]))
-    result.score = max(t["score"] for t in tracks)
-    result.verdict = FAKE if result.score >= options.threshold else REAL
-
-
-def segment_gap(timestamps: list[float], fps: float) -> float:
-    """How far apart two suspicious samples may be and still join one segment (seconds).
-
-    1.5 sampling intervals: neighbouring samples join, a single clean sample
-    between them splits the segment; at least one second, as in the aggregate default.
-    """
-    times = np.unique(np.asarray([t for t in timestamps if math.isfinite(t)], dtype=np.float64))
-    if times.size < 2:
-        return 1.0
-    return max(1.0, 1.5 * float(np.median(np.diff(times))))
-
-
-def track_segments(frames: list[FrameScore], track_id: int, threshold: float, gap: float) -> list[dict[str, Any]]:
-    times = np.array([f.timestamp for f in frames], dtype=np.float64)
-    scores = np.array([f.score for f in frames], dtype=np.float64)
-    found = []
-    for seg in suspicious_segments(times, scores, threshold=threshold, gap=gap):
-        inside = [f.frame_index for f in frames if seg.start <= f.timestamp <= seg.end]
-        found.append(
-            {
-                "track_id": track_id,
-                "start": round(seg.start, 3),
-                "end": round(seg.end, 3),
-                "start_frame": min(inside),
-                "end_frame": max(inside),
-                "peak": round(seg.peak, 6),
-                "mean": round(seg.mean, 6),
-            }
-        )
-    return found
-
-
-def _pick_evidence(crops: list) -> list[FaceEvidence]:
+def _pick_evidence(crops: list, view: str | None = None) -> list[FaceEvidence]:
     if not crops:
         return []
     order = sorted(range(len(crops)), key=lambda i: -float(crops[i][1]))
     keep = order[:EVIDENCE_CROPS] + [i for i in order[-EVIDENCE_CROPS:] if i not in order[:EVIDENCE_CROPS]]
     return [
         FaceEvidence(
-            crops[i][0].frame_index, float(crops[i][0].timestamp), int(crops[i][0].track_id), float(crops[i][1]), crops[i][0].image,
+            crops[i][0].frame_index, float(crops[i][0].timestamp), int(crops[i][0].track_id), float(crops[i][1]),
+            crops[i][0].views.get(view, crops[i][0].image),
             box=tuple(float(v) for v in _box_tuple(crops[i][0].box)),
         )
         for i in keep
@@ -485,31 +447,7 @@ def _finite_or_none(value: float) -> float | None:
     return round(float(value), 4) if value is not None and math.isfinite(value) else None
 
 
-EXIT_FAILED_SOME = 6  # some inputs failed, no other input judged fake
-EXIT_FAILED_SOME_FAKE = 7  # some inputs failed and at least one other was judged fake
-
-
-def exit_code_for(results: list[ScanResult]) -> int:
-    return exit_code_for_verdicts([r.verdict for r in results])
-
-
-def exit_code_for_verdicts(verdicts: list[str]) -> int:
-    """0 all real, 1 any fake, 4 nothing but inconclusive, 3 nothing could be scanned;
-    6 / 7 when some inputs failed (7: and another was judged fake), so a fake and a failure both show."""
-    scanned = [v for v in verdicts if v != ERROR]
-    if not scanned:
-        return 3
-    fake = any(v == FAKE for v in scanned)
-    if len(scanned) < len(verdicts):
-        return EXIT_FAILED_SOME_FAKE if fake else EXIT_FAILED_SOME
-    if fake:
-        return 1
-    if any(v == REAL for v in scanned):
-        return 0
-    return 4
-
-
 __all__ = [
-    "make_extractor", "RULES", "ScanOptions", "ScanResult", "FrameScore", "scan_path", "scan_iter", "scan_file",
-    "exit_code_for", "exit_code_for_verdicts", "list_inputs",
+    "judge", "exit_code_for_verdicts", "make_extractor", "RULES", "ScanOptions", "ScanResult", "FrameScore", "scan_path", "scan_iter", "scan_file",
+    "exit_code_for", "list_inputs",
 ]

@@ -82,7 +82,10 @@ def detector_facts(detector) -> dict[str, Any]:
         "card_ddtool_version": card.get("ddtool_version"),
         "architecture": card.get("architecture") or (detector.spec.description if detector.spec else None),
         "paper": detector.spec.paper if detector.spec else None,
-        "input": f"{detector.input_hw[0]}x{detector.input_hw[1]} px face crops, margin {detector.crop_margin:g}",
+        "input": f"{detector.input_hw[0]}x{detector.input_hw[1]} px face crops, "
+                 + (f"margin {detector.crop_margin:g}" if detector.crop_style == "box" else f"{detector.crop_style} crop"),
+        "key": detector.key,
+        "operating_point": {k: v for k, v in (detector.operating_point or {}).items() if k != "quantiles"} or None,
         "trained_on": "random weights" if detector.untrained else training_summary(card),
         "measured_auc": auc,
         "measured_on": on,

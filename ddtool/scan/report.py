@@ -130,6 +130,14 @@ def _verdict(doc: dict) -> str:
         sentence = "No score." if verdict != "error" else "The input could not be scanned: see the problem below."
         if verdict == "inconclusive":
             sentence = "No usable face was found in the sampled frames, so the detector could not judge this input."
+    elif doc.get("score_kind") == "panel":
+        low, high = doc.get("band") or (doc.get("threshold"), doc.get("threshold"))
+        sentence = (
+            f"Panel score {score:.3f}: for every face, each detector's score is placed among real reference faces "
+            f"(the share of them it finds less unusual), the detectors' shares are averaged, then aggregated with "
+            f"<code>{_esc(doc.get('aggregate'))}</code> per face track, maximum over tracks. Fake at {high:g} or above, "
+            f"real below {low:g}, uncertain between (docs/scan.md, Verdicts)."
+        )
     else:
         sentence = (
             f"Score {score:.3f} (the detector's P(fake), aggregated with <code>{_esc(doc.get('aggregate'))}</code> per face track, "
@@ -147,7 +155,7 @@ def _limits(doc: dict) -> str:
     parts = ['<div class="limits"><strong>What the detector can and cannot tell you</strong>']
     for det in detectors:
         limits = det.get("limits") or {}
-        parts.append(f"<p><strong>{_esc(det.get('name'))}</strong> ({_esc(det.get('weights') or 'no weights file')})</p><dl>")
+        parts.append(f"<p><strong>{_esc(det.get('key') or det.get('name'))}</strong> ({_esc(det.get('name'))}, {_esc(det.get('weights') or 'no weights file')})</p><dl>")
         for key, title in (
             ("trained_on", "Trained on"),
             ("tested_on", "Tested on"),
@@ -160,12 +168,16 @@ def _limits(doc: dict) -> str:
     return "".join(parts)
 
 
+def _percent(share) -> str:
+    return "n/a" if share is None else f"{100 * share:.0f}%"
+
+
 def _panel(doc: dict) -> str:
     panel = panel_of(doc)
-    head = "<tr><th>detector</th><th>weights</th><th>sha256</th><th>score</th><th>operating point</th><th>reference percentile</th><th>verdict</th></tr>"
+    head = "<tr><th>detector</th><th>weights</th><th>sha256</th><th>score</th><th>operating point</th><th>more unusual than (share of real reference faces)</th><th>verdict</th></tr>"
     body = "".join(
         f"<tr><td>{_esc(p.get('name'))}</td><td>{_esc(p.get('weights') or 'none')}</td><td class='hash'>{_esc(p.get('sha256') or 'n/a')}</td>"
-        f"<td>{_fmt(p.get('score'))}</td><td>{_fmt(p.get('operating_point'))}</td><td>{_fmt(p.get('reference_percentile'), 1)}</td>"
+        f"<td>{_fmt(p.get('score'))}</td><td>{_fmt(p.get('operating_point'))}</td><td>{_percent(p.get('reference_percentile'))}</td>"
         f"<td>{_esc(p.get('verdict'))}</td></tr>"
         for p in panel
     )
@@ -179,7 +191,7 @@ def _score_bar(doc: dict) -> str:
     return (
         "<h2>Score</h2>"
         f'<div class="scorebar"><div class="fill" style="width:{100 * score:.1f}%"></div>'
-        f'<div class="thr" style="left:{100 * threshold:.1f}%"></div><div class="val">P(fake) {score:.3f}</div></div>'
+        f'<div class="thr" style="left:{100 * threshold:.1f}%"></div><div class="val">{"panel score" if doc.get("score_kind") == "panel" else "P(fake)"} {score:.3f}</div></div>'
         f"<p class='small'>0 (real) on the left, 1 (fake) on the right; the black line is the threshold {threshold:g}. One image: {frame_count_words(1)}, no timeline.</p>"
     )
 

@@ -105,3 +105,25 @@ def verdict_strength(verdict: str, score: float | None, threshold: float, detect
         elif auc < AUC_FOR_CONFIDENCE:
             reasons.append(f"{det.get('name')} measured only AUC {auc:.2f} on {det.get('measured_on') or 'its test data'}")
     return {"level": "low" if reasons else "high", "reasons": reasons}
+
+
+# A panel verdict right less often than this on real deepfakes is never called confident.
+ACCURACY_FOR_CONFIDENCE = 0.9
+
+
+def panel_accuracy_reason(members: list[str]) -> str | None:
+    """Why the panel's verdict is weak evidence, from its accuracy measured on real deepfakes (benchmarks/realdf.py);
+    None when that accuracy reached ACCURACY_FOR_CONFIDENCE."""
+    from ddtool.weights import panel_measurement
+
+    record = panel_measurement(members)
+    if record is None:
+        return "this panel's verdicts were never measured on real deepfakes (benchmarks/realdf.py)"
+    if record["accuracy"] >= ACCURACY_FOR_CONFIDENCE:
+        return None
+    return (
+        f"measured on {record.get('dataset', 'realdf-dev')}: this panel's verdicts were right on "
+        f"{100 * record['accuracy']:.0f}% of {record['n_videos']} videos ({100 * record['uncertain']:.0f}% uncertain, "
+        f"{100 * record['accuracy_when_decided']:.0f}% right when it decided); video AUC {record['auc']:.2f} "
+        f"[{record['ci95'][0]:.2f}, {record['ci95'][1]:.2f}]"
+    )

@@ -1,0 +1,332 @@
+"""Scan ../shared/realdf-dev with each detector alone and with the panel: AUCs with intervals, verdict accuracy, FPR.
+
+    python benchmarks/realdf.py [--weights a,b,c] [--panel a,b,c] [--frames 10] [--detector hog]
+                                [--variant mesoinception4_df@box0.2 ...] [--cache DIR] [--json OUT]
+                                [--write-cards]
+
+Every input of labels.csv (108 DeepFaceLive video halves, 61 photos) goes
+through scan's own code (scan.pipeline.scan_file: detect, cut each
+detector's crop view from its card, score). Per-face scores are cached per
+(input, weights sha256, frames, face detector, crop view) under --cache, so
+adding a weight to --weights scores only that weight.
+
+Reported, per detector: per-video scores (track mean of P(fake), max over
+tracks, as scan), video- and face-level AUC with a bootstrap 95% interval
+that resamples `group`s (a clip's real half and its swap share one), the
+false-positive rate on the real photos at the card's operating point. For
+the panel (calibrated members only): the same AUCs of the panel score, the
+accuracy of the shipped verdicts (uncertain counts as not right, its rate is
+reported) and a sweep of uncertain bands. `--variant NAME@box0.2` adds a
+weight re-cut with a plain box crop of margin 0.2 (the crop-style trial).
+`--write-cards` stores each weight's realdf-dev row in its card
+(`benchmark_realdf`; imported weights without an offline-benchmark entry
+also get it as their `benchmark`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import json
+import sys
+import time
+from copy import deepcopy
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+REALDF = REPO.parent / "shared" / "realdf-dev"
+DEFAULT_CACHE = Path("/work/scratch/realdf_scores")
+
+
+def read_labels(root: Path) -> list[dict]:
+    rows = list(csv.DictReader((root / "labels.csv").open(encoding="utf-8")))
+    for r in rows:
+        r["abs"] = str((root / r["path"]).resolve())
+        r["label"] = int(r["label"])
+        r["kind"] = "video" if r["path"].startswith("videos/") else "image"
+    return rows
+
+
+def load_member(spec: str):
+    """A weights name, or NAME@boxM: the same weights cut with a box crop of margin M."""
+    from ddtool.scan.detector import load_detector
+
+    name, _, variant = spec.partition("@")
+    detector = load_detector(weights=name)
+    if variant:
+        if not variant.startswith("box"):
+            raise SystemExit(f"--variant {spec}: only NAME@boxMARGIN is known")
+        detector.card = deepcopy(detector.card)
+        detector.card.setdefault("input", {}).update(crop="box", margin=float(variant[3:]), interpolation="auto")
+        detector.label = spec
+    return detector
+
+
+def cache_file(cache: Path, detector, frames: int, face_detector: str) -> Path:
+    view = "-".join(str(v) for v in detector.preprocess.view)
+    key = hashlib.sha256(f"{detector.weights_sha256}|{frames}|{face_detector}|{view}".encode()).hexdigest()[:16]
+    return cache / f"{detector.key}_{key}.json"
+
+
+def score_inputs(rows: list[dict], members: list, frames: int, face_detector: str, cache: Path) -> dict[str, dict]:
+    """{member key: {input path: [(track_id, P(fake)), ...]}}, from the cache or by scanning what is missing."""
+    from ddtool.scan.panel import Panel
+    from ddtool.scan.pipeline import ScanOptions, scan_file
+
+    cache.mkdir(parents=True, exist_ok=True)
+    found = {}
+    todo = []
+    for m in members:
+        path = cache_file(cache, m, frames, face_detector)
+        found[m.key] = json.loads(path.read_text()) if path.is_file() else {}
+        if any(r["abs"] not in found[m.key] for r in rows):
+            todo.append(m)
+    if todo:
+        panel = Panel(todo)
+        options = ScanOptions(frames=frames, detector=face_detector)
+        extractor = panel.extractor(options)
+        started = time.perf_counter()
+        for i, r in enumerate(rows):
+            if all(r["abs"] in found[m.key] for m in todo):
+                continue
+            result = scan_file(Path(r["abs"]), options, panel, extractor)
+            for m in todo:
+                found[m.key][r["abs"]] = [(f.track_id, f.scores[m.key]) for f in result.frames]
+            if (i + 1) % 20 == 0:
+                print(f"  scanned {i + 1}/{len(rows)} inputs ({time.perf_counter() - started:.0f} s, contended CPU)", file=sys.stderr)
+        for m in todo:
+            cache_file(cache, m, frames, face_detector).write_text(json.dumps(found[m.key]))
+    return found
+
+
+def input_score(faces: list, transform=None) -> float | None:
+    """As scan: mean per track, maximum over tracks (transform: per-face score -> panel score)."""
+    if not faces:
+        return None
+    tracks: dict[int, list[float]] = {}
+    for track, score in faces:
+        tracks.setdefault(int(track), []).append(score)
+    return max(float(np.mean(v)) for v in tracks.values())
+
+
+def auc_with_interval(labels, scores, groups, n: int = 2000) -> dict:
+    from benchmarks.realdf_epochs import grouped_bootstrap_auc
+    from ddtool.evaluate.metrics import compute_metrics
+
+    labels, scores, groups = np.asarray(labels, int), np.asarray(scores, float), np.asarray(groups)
+    auc = compute_metrics(labels, scores)["auc"]
+    lo, hi = grouped_bootstrap_auc(labels, scores, groups, n=n)
+    return {"auc": round(float(auc), 4), "ci95": [round(lo, 4), round(hi, 4)], "n_real": int((labels == 0).sum()), "n_fake": int((labels == 1).sum())}
+
+
+def member_report(rows, faces_by_input, point) -> dict:
+    videos = [r for r in rows if r["kind"] == "video" and faces_by_input.get(r["abs"])]
+    v_scores = [input_score(faces_by_input[r["abs"]]) for r in videos]
+    out = {"video": auc_with_interval([r["label"] for r in videos], v_scores, [r["group"] for r in videos]),
+           "videos_without_face": sum(1 for r in rows if r["kind"] == "video" and not faces_by_input.get(r["abs"]))}
+    f_labels, f_scores, f_groups = [], [], []
+    for r in videos:
+        for _, s in faces_by_input[r["abs"]]:
+            f_labels.append(r["label"]), f_scores.append(s), f_groups.append(r["group"])
+    out["face"] = auc_with_interval(f_labels, f_scores, f_groups, n=500)
+    out["per_video"] = {Path(r["path"]).name: round(s, 4) for r, s in zip(videos, v_scores)}
+    if point:
+        thr = point["threshold"]
+        photos = [r for r in rows if r["kind"] == "image" and r["label"] == 0 and faces_by_input.get(r["abs"])]
+        out["operating_point"] = thr
+        out["photo_fpr"] = round(float(np.mean([input_score(faces_by_input[r["abs"]]) >= thr for r in photos])), 4) if photos else None
+        out["video_fpr"] = round(float(np.mean([s >= thr for r, s in zip(videos, v_scores) if r["label"] == 0])), 4)
+        out["video_tpr"] = round(float(np.mean([s >= thr for r, s in zip(videos, v_scores) if r["label"] == 1])), 4)
+    return out
+
+
+def panel_scores(rows, found, members) -> dict[str, float]:
+    """Panel score per input as scan computes it: per face the mean reference percentile, mean per track, max over tracks."""
+    from ddtool.scan.calibration import reference_percentile
+
+    out = {}
+    for r in rows:
+        per_member = [found[m.key].get(r["abs"]) or [] for m in members]
+        if not per_member[0]:
+            continue
+        fused = np.mean([reference_percentile(np.array([s for _, s in faces]), m.operating_point) for faces, m in zip(per_member, members)], axis=0)
+        out[r["abs"]] = input_score([(t, f) for (t, _), f in zip(per_member[0], fused)])
+    return out
+
+
+def verdict_table(rows, scores: dict, band) -> dict:
+    from ddtool.scan.calibration import verdict_for
+
+    def rates(subset):
+        verdicts = [verdict_for(scores[r["abs"]], band) for r in subset]
+        right = [v == ("fake" if r["label"] else "real") for v, r in zip(verdicts, subset)]
+        n = len(subset)
+        return {"n": n, "accuracy": round(float(np.mean(right)), 4) if n else None,
+                **{v: round(verdicts.count(v) / n, 4) if n else None for v in ("fake", "real", "uncertain")}}
+
+    videos = [r for r in rows if r["kind"] == "video" and r["abs"] in scores]
+    photos = [r for r in rows if r["kind"] == "image" and r["label"] == 0 and r["abs"] in scores]
+    decided = [r for r in videos if verdict_for(scores[r["abs"]], band) != "uncertain"]
+    return {"band": list(band), "videos": rates(videos), "real_videos": rates([r for r in videos if r["label"] == 0]),
+            "fake_videos": rates([r for r in videos if r["label"] == 1]), "real_photos": rates(photos),
+            "accuracy_when_decided": rates(decided)["accuracy"] if decided else None}
+
+
+def offline_report(cache: Path, members: dict, panel: list[str]) -> dict:
+    """Face-level AUC on the offline benchmark's test split (box crops, margin 0.5, as the cache holds them).
+
+    Detectors trained on another crop style (the MesoNet authors' aligned crop) are scored on these box
+    crops as they are (`crop_mismatch`): the cache cannot be re-cut, because its forgeries were made on the crops.
+    """
+    from ddtool.evaluate.metrics import compute_metrics
+    from ddtool.evaluate.predict import load_split, predict_images
+    from ddtool.scan.calibration import reference_percentile
+
+    rows, _ = load_split(cache, "test")
+    labels = rows["label"].to_numpy(int)
+    out, raw = {}, {}
+    for spec, m in members.items():
+        card = deepcopy(m.card)
+        mismatch = (card.get("input") or {}).get("crop", "box") != "box"
+        card.setdefault("input", {})["crop"] = "box"
+        raw[spec] = predict_images(m.model, m.spec, card, cache, rows["crop_path"].tolist(), batch_size=64, device="cpu")
+        out[spec] = {"face_auc": round(float(compute_metrics(labels, raw[spec])["auc"]), 4), "crop_mismatch": mismatch,
+                     "n_real": int((labels == 0).sum()), "n_fake": int((labels == 1).sum())}
+    chosen = [s for s in panel if members[s].operating_point]
+    if chosen and len(chosen) == len(panel):
+        fused = np.mean([reference_percentile(raw[s], members[s].operating_point) for s in chosen], axis=0)
+        out["panel"] = {"members": chosen, "face_auc": round(float(compute_metrics(labels, fused)["auc"]), 4)}
+    return out
+
+
+def reference_band(path: Path, members: list) -> dict:
+    """The band from real reference faces alone: real below their median panel score, fake from the score
+    flagging 5% of them (the panel's own operating point); nothing of realdf-dev goes into it."""
+    from ddtool.scan.calibration import reference_percentile
+
+    scores = json.loads(path.read_text())
+    fused = np.mean([reference_percentile(np.array(scores[m.key]), m.operating_point) for m in members], axis=0)
+    return {"members": [m.key for m in members], "n_faces": int(fused.size),
+            "median": round(float(np.quantile(fused, 0.5)), 4), "p95": round(float(np.quantile(fused, 0.95)), 4)}
+
+
+def main() -> None:
+    from ddtool.scan.calibration import BAND
+    from ddtool.weights import panel_names
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=REALDF)
+    parser.add_argument("--weights", default=None, help="comma-separated weights names [default: the panel]")
+    parser.add_argument("--panel", default=None, help="comma-separated calibrated weights fused as scan does [default: weights/panel.txt]")
+    parser.add_argument("--variant", action="append", default=[], help="NAME@boxMARGIN: the weights re-cut with a box crop")
+    parser.add_argument("--frames", type=int, default=10)
+    parser.add_argument("--detector", default="hog")
+    parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
+    parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--write-cards", action="store_true")
+    parser.add_argument("--offline", type=Path, default=None, help="offline benchmark cache: also score its test split (face level)")
+    parser.add_argument("--reference-scores", type=Path, default=None,
+                        help="JSON of `ddtool weights calibrate --save-scores`: derive the panel's band from real reference faces only")
+    args = parser.parse_args()
+
+    rows = read_labels(args.data)
+    panel = args.panel.split(",") if args.panel else panel_names()
+    names = args.weights.split(",") if args.weights else list(panel)
+    specs = list(dict.fromkeys(names + panel + args.variant))
+    members = {s: load_member(s) for s in specs}
+    started = time.perf_counter()
+    found = score_inputs(rows, list(members.values()), args.frames, args.detector, args.cache)
+    report = {"command": "python " + " ".join(sys.argv), "frames": args.frames, "face_detector": args.detector,
+              "inputs": len(rows), "detectors": {}, "note": "timings on a contended 2-core CPU"}
+    for spec, m in members.items():
+        report["detectors"][spec] = member_report(rows, found[m.key], m.operating_point)
+    if panel:
+        chosen = [members[s] for s in panel]
+        if all(m.operating_point for m in chosen):
+            scores = panel_scores(rows, found, chosen)
+            videos = [r for r in rows if r["kind"] == "video" and r["abs"] in scores]
+            report["panel"] = {
+                "members": panel,
+                "video": auc_with_interval([r["label"] for r in videos], [scores[r["abs"]] for r in videos], [r["group"] for r in videos]),
+                "shipped_band": verdict_table(rows, scores, BAND),
+                "band_sweep": [verdict_table(rows, scores, (lo, hi)) for lo, hi in
+                               [(0.5, 0.5), (0.4, 0.6), (0.35, 0.65), (0.3, 0.7), (0.25, 0.75), (0.2, 0.8), (0.5, 0.8), (0.3, 0.9)]],
+                "per_video": {Path(r["path"]).name: round(scores[r["abs"]], 4) for r in videos},
+            }
+    if args.offline:
+        report["offline"] = offline_report(args.offline, members, panel)
+    if args.reference_scores and panel:
+        report["reference_band"] = reference_band(args.reference_scores, [members[s] for s in panel])
+    report["seconds"] = round(time.perf_counter() - started, 1)
+    text = json.dumps(report, indent=2)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(text + "\n")
+    print_summary(report)
+    if args.write_cards:
+        write_cards(report, members)
+
+
+def print_summary(report: dict) -> None:
+    print(f"| detector | video AUC [95% CI] | face AUC [95% CI] | operating point | video TPR / FPR at it | real-photo FPR |")
+    print("|---|---|---|---|---|---|")
+    for spec, d in report["detectors"].items():
+        v, f = d["video"], d["face"]
+        op = d.get("operating_point")
+        print(f"| {spec} | {v['auc']:.3f} [{v['ci95'][0]:.3f}, {v['ci95'][1]:.3f}] | {f['auc']:.3f} [{f['ci95'][0]:.3f}, {f['ci95'][1]:.3f}] | "
+              f"{'-' if op is None else f'{op:.4f}'} | {d.get('video_tpr', '-')} / {d.get('video_fpr', '-')} | {d.get('photo_fpr', '-')} |")
+    if "reference_band" in report:
+        b = report["reference_band"]
+        print(f"\nband from {b['n_faces']} real reference faces: median panel score {b['median']}, 95th percentile {b['p95']}")
+    if "offline" in report:
+        print("\noffline benchmark test split, face level: " + ", ".join(
+            f"{k} {v['face_auc']:.3f}{' (box crops, not its style)' if v.get('crop_mismatch') else ''}" for k, v in report["offline"].items()))
+    if "panel" in report:
+        p = report["panel"]
+        print(f"\npanel {', '.join(p['members'])}: video AUC {p['video']['auc']:.3f} [{p['video']['ci95'][0]:.3f}, {p['video']['ci95'][1]:.3f}]")
+        print("| band | video accuracy | uncertain | fake videos called fake | real videos called real | real photos called fake | accuracy when decided |")
+        print("|---|---|---|---|---|---|---|")
+        for t in [p["shipped_band"]] + p["band_sweep"]:
+            print(f"| {t['band']} | {t['videos']['accuracy']} | {t['videos']['uncertain']} | {t['fake_videos']['fake']} | "
+                  f"{t['real_videos']['real']} | {t['real_photos']['fake']} | {t['accuracy_when_decided']} |")
+
+
+def write_cards(report: dict, members: dict) -> None:
+    from ddtool.io import write_json_atomic
+    from ddtool.train.checkpoint import card_path_for
+
+    for spec, m in members.items():
+        if "@" in spec:
+            continue
+        d = report["detectors"][spec]
+        row = {"name": "realdf-dev (DeepFaceLive video halves + tool demo photos, ../shared/realdf-dev)", "split": "all", "level": "video",
+               "auc": d["video"]["auc"], "ci95": d["video"]["ci95"], "n_real": d["video"]["n_real"], "n_fake": d["video"]["n_fake"],
+               "face_auc": d["face"]["auc"], "face_ci95": d["face"]["ci95"], "photo_fpr_at_operating_point": d.get("photo_fpr"),
+               "video_tpr_at_operating_point": d.get("video_tpr"), "video_fpr_at_operating_point": d.get("video_fpr"),
+               "frames_per_video": report["frames"], "face_detector": report["face_detector"], "command": report["command"]}
+        path = card_path_for(m.weights_path)
+        card = json.loads(path.read_text(encoding="utf-8"))
+        card["benchmark_realdf"] = row
+        if card.get("origin") and not (card.get("benchmark") or {}).get("name", "").startswith("ddtool offline"):
+            card["benchmark"] = row  # imported weights: no offline-benchmark run, realdf-dev is their measured row
+        write_json_atomic(path, card)
+        print(f"wrote the realdf-dev row into {path}", file=sys.stderr)
+    if "panel" in report:
+        from ddtool.weights import PANEL_MEASUREMENT_FILE, shipped_weights_dir
+
+        p, shipped = report["panel"], report["panel"]["shipped_band"]
+        record = {"members": p["members"], "dataset": "realdf-dev (DeepFaceLive video halves)", "band": shipped["band"],
+                  "n_videos": shipped["videos"]["n"], "accuracy": shipped["videos"]["accuracy"], "uncertain": shipped["videos"]["uncertain"],
+                  "accuracy_when_decided": shipped["accuracy_when_decided"], "auc": p["video"]["auc"], "ci95": p["video"]["ci95"],
+                  "real_photos_called_fake": shipped["real_photos"]["fake"], "command": report["command"]}
+        write_json_atomic(shipped_weights_dir() / PANEL_MEASUREMENT_FILE, record)
+        print(f"wrote the panel's measured accuracy into {shipped_weights_dir() / PANEL_MEASUREMENT_FILE}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,102 @@
+"""Operating points from real media only, reference percentiles, and the panel's verdict rule.
+
+A detector's raw P(fake) means little on media unlike its training data; what
+can be measured without fakes is how unusual a score is among real faces.
+`ddtool weights calibrate` (scan.calibrate) scores real reference faces
+(none of them in any detector's training data) and stores in the card:
+
+    operating_point = {threshold, target_fpr, measured_fpr, n_faces, n_inputs,
+                       reference, quantiles (101 values: 0th..100th percentile)}
+
+threshold = the score flagging `target_fpr` (5%) of the reference faces.
+
+Fusion rule (docs/scan.md "Verdicts"): every face gets, per detector, its
+reference percentile (share of real reference faces scoring lower); the
+face's panel score is the mean over the detectors; a track's score is the
+`--aggregate` of its faces' panel scores and the input's is the maximum over
+tracks. Verdict: fake when the panel score >= BAND[1], real when < BAND[0],
+uncertain in between; inconclusive when no face was scored.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+from ddtool.errors import ConfigError, InputError
+
+TARGET_FPR = 0.05
+N_QUANTILES = 101
+# The uncertain band of the panel score, from real reference faces only (never
+# fitted to realdf-dev): real below the median panel score of the 974 held-out
+# realfaces faces, fake from the score flagging 5% of them. Derived for the
+# default panel by `benchmarks/realdf.py --reference-scores`; docs/scan.md "Verdicts".
+BAND = (0.51, 0.82)
+
+
+def operating_point(scores: Sequence[float], target_fpr: float = TARGET_FPR, reference: Any = None, n_inputs: int | None = None) -> dict[str, Any]:
+    """The threshold flagging at most `target_fpr` of `scores` (real faces) and the percentile table."""
+    values = np.sort(np.asarray(scores, np.float64))
+    if values.size < 20:
+        raise InputError(f"only {values.size} real reference faces were scored; calibration needs at least 20 (add reference media)")
+    if not 0.0 < target_fpr < 1.0:
+        raise ConfigError(f"target false-positive rate {target_fpr} must be between 0 and 1")
+    threshold = float(np.quantile(values, 1.0 - target_fpr, method="higher"))
+    if np.mean(values >= threshold) > target_fpr:  # ties at the quantile: move just above them
+        threshold = float(np.nextafter(threshold, np.inf))
+    return {
+        "threshold": round(threshold, 6),
+        "target_fpr": target_fpr,
+        "measured_fpr": round(float(np.mean(values >= threshold)), 6),
+        "n_faces": int(values.size),
+        "n_inputs": n_inputs,
+        "reference": reference,
+        # Significant digits, not decimals: saturated detectors separate real faces at 1e-7 vs 1e-9.
+        "quantiles": [float(f"{q:.7g}") for q in np.quantile(values, np.linspace(0.0, 1.0, N_QUANTILES))],
+    }
+
+
+def reference_percentile(scores: np.ndarray | float, point: dict[str, Any]) -> np.ndarray:
+    """Share of real reference faces scoring strictly below each score, from the card's quantiles.
+
+    A score tied with a block of reference faces counts none of them as below:
+    a saturated P(fake) of 0 that most real faces share is "more unusual than 0%".
+    """
+    table = np.asarray(point["quantiles"], np.float64)
+    steps = np.linspace(0.0, 1.0, table.size)
+    scores = np.atleast_1d(np.asarray(scores, np.float64))
+    lo = np.searchsorted(table, scores, side="left")
+    hi = np.searchsorted(table, scores, side="right")
+    # Strictly between two table values: linear interpolation; on a table value: the share below it.
+    between = np.interp(scores, table, steps) if np.all(np.diff(table) > 0) else None
+    out = np.empty_like(scores)
+    for i, (a, b, s) in enumerate(zip(lo, hi, scores)):
+        if b > a:
+            out[i] = steps[a]
+        elif a == 0:
+            out[i] = 0.0
+        elif a >= table.size:
+            out[i] = 1.0
+        elif between is not None:
+            out[i] = between[i]
+        else:
+            x0, x1 = table[a - 1], table[a]
+            out[i] = steps[a - 1] + (steps[a] - steps[a - 1]) * (s - x0) / (x1 - x0)
+    return out
+
+
+def verdict_for(score: float | None, band: tuple[float, float] = BAND) -> str:
+    """fake / real / uncertain for a panel score in [0, 1]; inconclusive without one."""
+    if score is None:
+        return "inconclusive"
+    if score >= band[1]:
+        return "fake"
+    if score < band[0]:
+        return "real"
+    return "uncertain"
+
+
+def unusual_words(percentile: float) -> str:
+    """What a reference percentile means, in the words scan and the report use."""
+    return f"more unusual than {100 * percentile:.0f}% of real reference faces"
