@@ -12,7 +12,7 @@ import torch.nn as nn
 from ddtool.errors import CheckpointError
 from ddtool.io import write_text_atomic
 from ddtool.models.registry import ModelSpec, list_models, register_model
-from ddtool.train.checkpoint import load_checkpoint, read_card, save_checkpoint, sha256_file
+from ddtool.models.checkpoint import load_checkpoint, read_card, save_checkpoint, sha256_file
 
 NAME = "tiny_ckpt_probe"
 
@@ -121,7 +121,7 @@ def test_cards_store_no_absolute_paths(tmp_path):
     """A card travels with its weights: nearby paths become relative to its folder, far ones a two-part label."""
     import json
 
-    from ddtool.train.checkpoint import portable_path, save_checkpoint, strip_machine_paths
+    from ddtool.models.checkpoint import portable_path, save_checkpoint, strip_machine_paths
 
     run = tmp_path / "runs" / "m" / "intra"
     cache = tmp_path / "cache"

@@ -369,7 +369,7 @@ def test_registered_did_on_a_real_backbone(backbone):
 @pytest.mark.skipif(not {"mobilenet", "sfic_mobilenet"} <= set(list_models()), reason="mobilenet not registered yet")
 def test_pretrained_backbone_initialises_g_and_did_checkpoints_round_trip(tmp_path):
     from ddtool.errors import CheckpointError
-    from ddtool.train.checkpoint import load_checkpoint, save_checkpoint
+    from ddtool.models.checkpoint import load_checkpoint, save_checkpoint
 
     torch.manual_seed(0)
     backbone = create_model("mobilenet")

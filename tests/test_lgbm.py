@@ -9,7 +9,7 @@ from sklearn.metrics import roc_auc_score
 from ddtool.errors import CheckpointError, ConfigError, InputError
 from ddtool.models import create_model, get_spec
 from ddtool.models.lgbm import NoiseLightGBM
-from ddtool.train.checkpoint import load_checkpoint, save_checkpoint
+from ddtool.models.checkpoint import load_checkpoint, save_checkpoint
 
 
 def separable(n: int = 300, features: int = 6, seed: int = 0):

@@ -15,7 +15,7 @@ import torch
 
 from ddtool.io import sha256_file
 from ddtool.scan.pipeline import ScanOptions, scan_path
-from ddtool.train.checkpoint import load_checkpoint
+from ddtool.models.checkpoint import load_checkpoint
 from ddtool.weights import NOT_TRAINED_ON, WEIGHTS_ENV, default_weights, list_shipped, verify_shipped
 
 REPO = Path(__file__).resolve().parents[1]

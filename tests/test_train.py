@@ -17,7 +17,7 @@ from ddtool.cli.app import app
 from ddtool.errors import ConfigError, InputError
 from ddtool.models import list_models
 from ddtool.models.registry import _REGISTRY, ModelSpec, TrainDefaults, register_model
-from ddtool.train.checkpoint import load_checkpoint
+from ddtool.models.checkpoint import load_checkpoint
 from ddtool.train.config import TrainConfig, build_config
 from ddtool.train.loop import STATE_FILE, load_state, train
 from test_dataset import make_cache

@@ -21,7 +21,10 @@ import torch.nn.functional as F
 
 from ddtool.errors import CheckpointError, ConfigError
 from ddtool.models.registry import IMAGENET_MEAN, IMAGENET_STD, ModelSpec, TrainDefaults, register_model
-from ddtool.train.losses import bce_auc_loss, grad_reverse, grl_beta, js_mutual_information
+from ddtool.models.checkpoint import load_checkpoint
+from ddtool.models.layers.gradient_reversal import grad_reverse, grl_beta
+from ddtool.models.layers.mutual_information import js_mutual_information
+from ddtool.models.losses import bce_auc_loss
 
 # The paper trains the attention networks, T and both heads 10x faster than G.
 HEAD_LR_MULTIPLIER = 10.0
@@ -357,8 +360,6 @@ def _build_backbone(
 
 
 def _load_backbone_weights(module: nn.Module, name: str | None, path: str) -> None:
-    from ddtool.train.checkpoint import load_checkpoint
-
     trained, card = load_checkpoint(path)
     if name is not None and card["model"] != name:
         raise CheckpointError(

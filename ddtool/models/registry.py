@@ -68,18 +68,11 @@ def register_model(spec: ModelSpec) -> ModelSpec:
     return spec
 
 
-def _load_families() -> None:
-    # Importing the family modules fills the registry.
-    import ddtool.models  # noqa: F401
-
-
 def list_models(input_kind: str | None = None) -> list[str]:
-    _load_families()
     return sorted(n for n, s in _REGISTRY.items() if input_kind is None or s.input_kind == input_kind)
 
 
 def get_spec(name: str) -> ModelSpec:
-    _load_families()
     try:
         return _REGISTRY[name]
     except KeyError:

@@ -58,7 +58,7 @@ from ddtool.errors import ConfigError
 from ddtool.io import atomic_path, write_text_atomic
 from ddtool.models.registry import ModelSpec, create_model, get_spec
 from ddtool.train.augment import Compose
-from ddtool.train.checkpoint import save_checkpoint
+from ddtool.models.checkpoint import save_checkpoint
 from ddtool.train.config import TrainConfig, resolve_defaults, save_config, validate
 
 STATE_FILE = "train_state.pt"
