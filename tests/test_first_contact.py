@@ -292,7 +292,7 @@ def test_only_rank_zero_prints_the_training_summary(is_main, tmp_path, monkeypat
 
 
 def test_distributed_result_flag_follows_the_rank():
-    from ddtool.train.loop import _Distributed
+    from ddtool.train.distributed import Distributed as _Distributed
 
     assert _Distributed(rank=0, world_size=2).is_main and not _Distributed(rank=1, world_size=2).is_main
 

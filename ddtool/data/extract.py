@@ -35,6 +35,7 @@ import cv2
 from ddtool.data.layouts import DatasetIndex, Item, load_dataset
 from ddtool.errors import ConfigError, DDToolError, InputError, NoFaceError
 from ddtool.io import atomic_path, write_json_atomic
+from ddtool.media.images import write_png
 
 MANIFEST_COLUMNS = (
     "crop_path", "video_id", "source_path", "frame_index", "timestamp", "x0", "y0", "x1", "y1",
@@ -207,9 +208,10 @@ class _VideoProcessor:
         rows = []
         for crop in sorted(crops, key=lambda c: (c.frame_index, c.track_id)):
             name = f"{crop.frame_index:06d}_{crop.track_id}{CROP_SUFFIX}"
-            bgr = cv2.cvtColor(crop.image, cv2.COLOR_RGB2BGR)
-            if not cv2.imwrite(str(partial / name), bgr, [cv2.IMWRITE_PNG_COMPRESSION, PNG_COMPRESSION]):
-                raise InputError(f"cannot write {partial / name}; check free disk space and permissions")
+            try:
+                write_png(partial / name, crop.image, compression=PNG_COMPRESSION)
+            except OSError:
+                raise InputError(f"cannot write {partial / name}; check free disk space and permissions") from None
             rows.append(_manifest_row(item, crop, f"{CROPS_DIR}/{item.video_id}/{name}"))
         shutil.rmtree(final, ignore_errors=True)  # left by a run that died before its record
         os.replace(partial, final)

