@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from ddtool.data.extract import MANIFEST_COLUMNS
-from ddtool.data.offline import parse_landmarks, read_faces, write_png_atomic
+from ddtool.data.offline_faces import parse_landmarks, read_faces, write_png_atomic
 from ddtool.data.synth import METHODS, default_gan_weights, load_gan_generator, make_forgery, method_domain
 from ddtool.errors import ConfigError, DDToolError, InputError
 from ddtool.io import atomic_path, write_json_atomic

@@ -10,6 +10,7 @@ the block input, so the network holds a single Stage-1 conv (one MCSConv).
 
 from __future__ import annotations
 
+import torch
 import torch.nn as nn
 
 from ddtool.models.layers.conv_factory import PerBranch, VanillaConvFactory, add_branches
