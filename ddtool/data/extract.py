@@ -289,15 +289,18 @@ def assemble(cache: Path, video_ids: Iterable[str], extra_errors: Iterable[dict]
     return rows, errors
 
 
-def _check_config(cache: Path, options: ExtractOptions) -> None:
-    path = cache / CONFIG_FILE
-    wanted = options.fingerprint()
+def check_resume_settings(path: Path, wanted: dict, made: str = "extracted") -> None:
+    """Resume only what was built with the same settings: compare `wanted` with the settings file at `path`, or write it.
+
+    Shared by every resumable cache builder (extract, offline forge): a cache
+    mixing crops made two ways would train and score on an unstated mixture.
+    """
     if path.is_file():
         stored = json.loads(path.read_text(encoding="utf-8"))
         if stored != wanted:
             changed = sorted(k for k in set(stored) | set(wanted) if stored.get(k) != wanted.get(k))
             raise ConfigError(
-                f"{cache} was extracted with different settings ({', '.join(changed)}); "
+                f"{path.parent} was {made} with different settings ({', '.join(changed)}); "
                 "re-run with the same options to resume, or choose a new --out"
             )
     else:
@@ -327,7 +330,7 @@ def extract_items(items: list[Item], cache: str | Path, options: ExtractOptions 
     if workers < 1:
         raise ConfigError(f"--workers must be >= 1, got {workers}")
     cache.mkdir(parents=True, exist_ok=True)
-    _check_config(cache, options)
+    check_resume_settings(cache / CONFIG_FILE, options.fingerprint())
     missing = list(missing)
     pending = [item for item in items if not is_done(cache, item.video_id, retry_failed)]
     if retry_failed:
