@@ -38,7 +38,7 @@ from ddtool.data.dataset import (
 from ddtool.errors import ConfigError
 from ddtool.models.checkpoint import save_checkpoint
 from ddtool.models.logits import fake_probability
-from ddtool.models.registry import ModelSpec, create_model, get_spec
+from ddtool.models.registry import HasParameterGroups, ModelSpec, TrainsItself, create_model, get_spec
 from ddtool.train.augment import Compose
 from ddtool.train.config import TrainConfig, resolve_defaults, save_config
 from ddtool.train.distributed import Distributed as _Distributed, init_distributed, pick_device, seed_everything  # noqa: F401
@@ -141,14 +141,14 @@ class _Objective(nn.Module):
         self.model = model
 
     def forward(self, x: torch.Tensor, y: torch.Tensor, domain: torch.Tensor, progress: float):
-        if hasattr(self.model, "training_losses"):
+        if isinstance(self.model, TrainsItself):
             out = self.model.training_losses(x, y, domain, progress)
             return out["loss"], out["logits"]
         logits = self.model(x)
         return F.cross_entropy(logits.float(), y), logits
 
 
-def _build_model(name: str, kwargs: dict[str, Any], size: int | None, pretrained: bool = False) -> tuple[nn.Module, dict[str, Any]]:
+def build_model(name: str, kwargs: dict[str, Any], size: int | None, pretrained: bool = False) -> tuple[nn.Module, dict[str, Any]]:
     """Build the model; with --size, tell models that bake the size into their layers (MesoNet's dense head).
 
     Returns the kwargs actually used, which the checkpoint card records so the
@@ -171,7 +171,7 @@ def _build_model(name: str, kwargs: dict[str, Any], size: int | None, pretrained
 
 def _make_optimizer(config: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:
     # Models that want per-part learning rates (DID: heads at 10x the backbone) say so themselves.
-    params = model.parameter_groups(config.lr) if hasattr(model, "parameter_groups") else [p for p in model.parameters() if p.requires_grad]
+    params = model.parameter_groups(config.lr) if isinstance(model, HasParameterGroups) else [p for p in model.parameters() if p.requires_grad]
     if config.optimizer == "adam":
         return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
     if config.optimizer == "adamw":
@@ -284,7 +284,7 @@ def train(config: TrainConfig, on_epoch_end: EpochCallback | None = None) -> Run
     model_kwargs = dict(config.model_kwargs)
     if model_name == "did":
         model_kwargs = {"backbone": input_spec.name, "num_domains": len(split.domains), **model_kwargs}
-    model, model_kwargs = _build_model(model_name, model_kwargs, config.size, pretrained=config.pretrained and not config.resume)
+    model, model_kwargs = build_model(model_name, model_kwargs, config.size, pretrained=config.pretrained and not config.resume)
     model.to(device)
     channels_last = on_cuda and input_spec.input_kind == "image"
     if channels_last:
