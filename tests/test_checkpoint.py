@@ -27,8 +27,10 @@ class Probe(nn.Module):
         return self.head(self.fc(x))
 
 
-if NAME not in list_models():
+@pytest.fixture(autouse=True)
+def probe_model() -> str:
     register_model(ModelSpec(NAME, Probe, "checkpoint test probe", "test", input_size=3))
+    return NAME
 
 
 @pytest.fixture()

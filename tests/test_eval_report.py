@@ -47,8 +47,10 @@ class BrightnessProbe(nn.Module):
         return self.head(x.mean(dim=(1, 2, 3)).unsqueeze(1))
 
 
-if PROBE not in list_models():
+@pytest.fixture(autouse=True)
+def probe_model() -> str:
     register_model(ModelSpec(name=PROBE, builder=BrightnessProbe, description="test probe", family="test", input_size=24))
+    return PROBE
 
 
 def make_cache(root: Path, name: str, with_splits: bool) -> Path:

@@ -24,7 +24,7 @@ from ddtool.evaluate.evaluation import default_out_dir, evaluate_checkpoint
 from ddtool.evaluate.metrics import bootstrap_intervals
 from ddtool.evaluate.report import build_report
 from ddtool.media.video import probe, read_image
-from test_eval_report import make_cache, make_run, setup  # noqa: F401  (fixture)
+from test_eval_report import make_cache, make_run, probe_model, setup  # noqa: F401  (fixtures; probe_model registers the probe)
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE_JPEG = REPO / "examples" / "astronaut.jpg"
