@@ -16,10 +16,11 @@ def resolve_device(option: str) -> torch.device:
     if option == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if option.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"--device {option}: torch sees no CUDA GPU here; use --device cpu or auto")
+        raise ConfigError(f"--device {option}: torch sees no GPU here (no CUDA device); use --device cpu or auto")
+    unknown = f"unknown device {option!r}; use cpu, cuda, cuda:N or auto"
     if not (option in ("cpu", "cuda", "mps") or option.startswith("cuda:")):
-        raise ConfigError(f"--device {option!r} is not a device; use cpu, cuda, cuda:N or auto")
+        raise ConfigError(unknown)
     try:
         return torch.device(option)
     except RuntimeError:
-        raise ConfigError(f"--device {option!r} is not a device; use cpu, cuda, cuda:N or auto") from None
+        raise ConfigError(unknown) from None

@@ -11,7 +11,7 @@ import torch.nn as nn
 
 from ddtool.errors import CheckpointError
 from ddtool.io import write_text_atomic
-from ddtool.models.registry import ModelSpec, list_models, register_model
+from ddtool.models.registry import ModelSpec, register_model
 from ddtool.models.checkpoint import load_checkpoint, read_card, save_checkpoint, sha256_file
 
 NAME = "tiny_ckpt_probe"

@@ -24,14 +24,8 @@ from ddtool.train.losses import (
 )
 
 
-@pytest.fixture(autouse=True)
-def single_thread():
-    # These tensors are tiny: a second thread only adds synchronisation cost
-    # on the shared 2-core machine.
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+# Tiny tensors: a second thread only adds synchronisation cost on the shared 2-core machine.
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 class TinyBackbone(nn.Module):

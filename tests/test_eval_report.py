@@ -26,7 +26,7 @@ from ddtool.errors import ConfigError, InputError
 from ddtool.evaluate.evaluation import evaluate_checkpoint
 from ddtool.evaluate.registry_data import add_dataset, list_datasets, resolve_dataset
 from ddtool.evaluate.report import build_report
-from ddtool.models.registry import ModelSpec, list_models, register_model
+from ddtool.models.registry import ModelSpec, register_model
 from ddtool.models.checkpoint import save_checkpoint
 
 PROBE = "tiny_brightness_probe"

@@ -18,7 +18,6 @@ import torch
 
 from ddtool.models import get_spec, list_models
 from ddtool.models.checkpoint import load_checkpoint, save_checkpoint
-from ddtool.models.lgbm import NoiseLightGBM
 from ddtool.models.registry import FeaturesDetector, HasParameterGroups, ImageDetector, TrainsItself
 from ddtool.train.loop import build_model
 
@@ -26,12 +25,7 @@ INPUT_KINDS = ("image", "volume", "sequence", "features")
 IMAGE_SIDE = 64  # the smallest side every image family takes; tiny keeps the 25 builds fast
 
 
-@pytest.fixture(autouse=True)
-def single_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def example_input(spec, n: int = 2) -> torch.Tensor:

@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from ddtool import __version__
+from ddtool.device import resolve_device
 from ddtool.errors import CheckpointError, ConfigError, InputError
 from ddtool.evaluate.aggregate import aggregate_video, check_rule
 from ddtool.evaluate.metrics import compute_metrics, with_uncertainty
@@ -37,7 +38,6 @@ from ddtool.evaluate.predict import (
     predict_arrays,
     predict_features,
     predict_images,
-    resolve_device,
 )
 from ddtool.io import atomic_path, write_json_atomic
 from ddtool.models.checkpoint import card_path_for, load_checkpoint, read_card, sha256_file
