@@ -41,7 +41,7 @@ from ddtool.models.logits import fake_probability
 from ddtool.models.registry import HasParameterGroups, ModelSpec, TrainsItself, create_model, get_spec
 from ddtool.train.augment import Compose
 from ddtool.train.config import TrainConfig, resolve_defaults, save_config
-from ddtool.train.distributed import Distributed as _Distributed, init_distributed, pick_device, seed_everything  # noqa: F401
+from ddtool.train.distributed import init_distributed, pick_device, seed_everything
 from ddtool.train.features import train_features
 from ddtool.train.progress import EpochProgress, report_epoch
 from ddtool.train.run_folder import (  # noqa: F401 (STATE_FILE, load_state, RunResult: the loop's public names)

@@ -26,9 +26,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from ddtool.data.dataset import SplitResult, file_sha256, manifest_path
+from ddtool.data.dataset import SplitResult, manifest_path
 from ddtool.errors import CheckpointError, ConfigError
-from ddtool.io import atomic_path, write_text_atomic
+from ddtool.io import atomic_path, sha256_file, write_text_atomic
 from ddtool.train.config import TrainConfig, build_config, validate
 
 STATE_FILE = "train_state.pt"
@@ -91,12 +91,12 @@ def training_data_record(config: TrainConfig, split: SplitResult, inputs_file: P
     record: dict[str, Any] = {
         "cache": str(Path(config.data).resolve()),
         "manifest": str(manifest.resolve()),
-        "manifest_sha256": file_sha256(manifest),
+        "manifest_sha256": sha256_file(manifest),
         **split.summary(),
     }
     if inputs_file is not None:
         record["inputs_file"] = str(inputs_file.resolve())
-        record["inputs_sha256"] = file_sha256(inputs_file)
+        record["inputs_sha256"] = sha256_file(inputs_file)
     return record
 
 
