@@ -168,7 +168,7 @@ def train_or_reuse(entry: Entry, options: BenchmarkOptions, run_dir: Path, holdo
     best = run_dir / "best.json"
     if best.is_file():
         recorded = json.loads(best.read_text(encoding="utf-8")).get("config") or {}
-        from ddtool.train.checkpoint import strip_machine_paths
+        from ddtool.models.checkpoint import strip_machine_paths
 
         # the card stores paths made portable (relative to its folder); compare like with like
         wanted = strip_machine_paths(config.to_dict(), base=best.resolve().parent)

@@ -298,7 +298,7 @@ def print_summary(report: dict) -> None:
 
 def write_cards(report: dict, members: dict) -> None:
     from ddtool.io import write_json_atomic
-    from ddtool.train.checkpoint import card_path_for
+    from ddtool.models.checkpoint import card_path_for
 
     for spec, m in members.items():
         if "@" in spec:

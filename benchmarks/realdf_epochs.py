@@ -75,7 +75,7 @@ def score_checkpoint(card: Path, cache: Path, groups: dict[str, str]) -> dict:
     from ddtool.evaluate.metrics import compute_metrics
     from ddtool.evaluate.predict import load_split, predict_images
     from ddtool.models import get_spec
-    from ddtool.train.checkpoint import load_checkpoint
+    from ddtool.models.checkpoint import load_checkpoint
 
     model, meta = load_checkpoint(card, device="cpu")
     rows, _ = load_split(cache, "all")

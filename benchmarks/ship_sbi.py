@@ -56,7 +56,7 @@ def offline_figures(checkpoint: Path, cache: Path) -> dict:
 def heldout_real_figures(checkpoint: Path, cache: Path) -> dict:
     from ddtool.evaluate.predict import load_split, predict_images
     from ddtool.models import get_spec
-    from ddtool.train.checkpoint import load_checkpoint
+    from ddtool.models.checkpoint import load_checkpoint
 
     model, meta = load_checkpoint(checkpoint, device="cpu")
     rows, _ = load_split(cache, "test")
@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from realdf_epochs import groups_by_source, score_checkpoint
 
-    from ddtool.train.checkpoint import read_card
+    from ddtool.models.checkpoint import read_card
     from ddtool.weights import NOT_TRAINED_ON, ship_checkpoint
 
     source = read_card(args.checkpoint)

@@ -42,7 +42,7 @@ REQUIRED_FIELDS = {
     "sha256": "the weights' sha256",
     "statement": f"the statement that it was {NOT_TRAINED_ON}",
 }
-from ddtool.train.checkpoint import WEIGHT_SUFFIXES, card_path_for  # noqa: E402
+from ddtool.models.checkpoint import WEIGHT_SUFFIXES, card_path_for  # noqa: E402
 
 
 def _source_checkout_weights() -> Path:
@@ -293,7 +293,7 @@ def _count_params(card_path: Path) -> int | None:
     import torch.nn as nn
 
     from ddtool.models.complexity import count_params
-    from ddtool.train.checkpoint import load_checkpoint
+    from ddtool.models.checkpoint import load_checkpoint
 
     model, _ = load_checkpoint(card_path)
     return count_params(model) if isinstance(model, nn.Module) else None
@@ -316,7 +316,7 @@ def ship_checkpoint(
     sha256 is recomputed from the copy, and both files are written atomically.
     """
     from ddtool.models import get_spec
-    from ddtool.train.checkpoint import read_card
+    from ddtool.models.checkpoint import read_card
 
     if not name or Path(name).name != name or name.startswith("."):
         raise ConfigError(f"shipped name {name!r} must be a plain file stem like ldfnet_offline")
@@ -344,7 +344,7 @@ def ship_checkpoint(
         shipped_from=str(Path(source_card["_card_path"]).resolve()),
     )
     # A shipped card travels: folders are named by their last two parts, never by the training machine's absolute path.
-    from ddtool.train.checkpoint import strip_machine_paths
+    from ddtool.models.checkpoint import strip_machine_paths
 
     card = strip_machine_paths(card)
     problems = card_problems(card)

@@ -228,7 +228,7 @@ def import_weights(
     """
     from ddtool.io import sha256_file
     from ddtool.models import get_spec, list_models
-    from ddtool.train.checkpoint import save_checkpoint
+    from ddtool.models.checkpoint import save_checkpoint
 
     source = Path(source)
     if not source.is_file():

@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 def average(cards: list[Path], out: Path) -> Path:
     import torch
 
-    from ddtool.train.checkpoint import load_checkpoint, read_card, save_checkpoint
+    from ddtool.models.checkpoint import load_checkpoint, read_card, save_checkpoint
 
     models = [load_checkpoint(card)[0] for card in cards]
     names = {read_card(card)["model"] for card in cards}

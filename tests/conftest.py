@@ -22,6 +22,24 @@ FACE_IMAGE = REPO / "examples" / "astronaut.jpg"
 torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
 
 
+@pytest.fixture()
+def single_thread():
+    """torch on one thread for the test (tiny tensors: a second thread only adds synchronisation cost)."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+@pytest.fixture(autouse=True)
+def model_registry_restored():
+    """Tiny models a test registers (in a fixture or the test itself) are gone after it: no test leaks into the registry."""
+    from ddtool.models.registry import registry_restored
+
+    with registry_restored():
+        yield
+
+
 def write_video(path: Path, frames: list[np.ndarray], fps: float = 25.0, fourcc: str = "mp4v") -> Path:
     """Write BGR frames to a video file with OpenCV; return the path."""
     h, w = frames[0].shape[:2]

@@ -57,7 +57,11 @@ def test_feature_contract(name):
     feats = model.forward_features(x)
     assert feats.ndim == 4 and feats.shape[1] == model.num_features
     spec = get_spec(name)
-    assert model.get_submodule(spec.gradcam_layer) is not None
+    seen = []
+    handle = model.get_submodule(spec.gradcam_layer).register_forward_hook(lambda _m, _i, out: seen.append(out.shape))
+    model(x)
+    handle.remove()
+    assert seen == [feats.shape]  # Grad-CAM explains the last feature map, the one the head pools
     assert spec.input_size == 256 and spec.train.lr == 1e-4 and spec.train.batch_size == 64
 
 

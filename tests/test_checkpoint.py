@@ -11,8 +11,8 @@ import torch.nn as nn
 
 from ddtool.errors import CheckpointError
 from ddtool.io import write_text_atomic
-from ddtool.models.registry import ModelSpec, list_models, register_model
-from ddtool.train.checkpoint import load_checkpoint, read_card, save_checkpoint, sha256_file
+from ddtool.models.registry import ModelSpec, register_model
+from ddtool.models.checkpoint import load_checkpoint, read_card, save_checkpoint, sha256_file
 
 NAME = "tiny_ckpt_probe"
 
@@ -27,8 +27,10 @@ class Probe(nn.Module):
         return self.head(self.fc(x))
 
 
-if NAME not in list_models():
+@pytest.fixture(autouse=True)
+def probe_model() -> str:
     register_model(ModelSpec(NAME, Probe, "checkpoint test probe", "test", input_size=3))
+    return NAME
 
 
 @pytest.fixture()
@@ -121,7 +123,7 @@ def test_cards_store_no_absolute_paths(tmp_path):
     """A card travels with its weights: nearby paths become relative to its folder, far ones a two-part label."""
     import json
 
-    from ddtool.train.checkpoint import portable_path, save_checkpoint, strip_machine_paths
+    from ddtool.models.checkpoint import portable_path, save_checkpoint, strip_machine_paths
 
     run = tmp_path / "runs" / "m" / "intra"
     cache = tmp_path / "cache"

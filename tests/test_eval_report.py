@@ -26,8 +26,8 @@ from ddtool.errors import ConfigError, InputError
 from ddtool.evaluate.evaluation import evaluate_checkpoint
 from ddtool.evaluate.registry_data import add_dataset, list_datasets, resolve_dataset
 from ddtool.evaluate.report import build_report
-from ddtool.models.registry import ModelSpec, list_models, register_model
-from ddtool.train.checkpoint import save_checkpoint
+from ddtool.models.registry import ModelSpec, register_model
+from ddtool.models.checkpoint import save_checkpoint
 
 PROBE = "tiny_brightness_probe"
 
@@ -47,8 +47,10 @@ class BrightnessProbe(nn.Module):
         return self.head(x.mean(dim=(1, 2, 3)).unsqueeze(1))
 
 
-if PROBE not in list_models():
+@pytest.fixture(autouse=True)
+def probe_model() -> str:
     register_model(ModelSpec(name=PROBE, builder=BrightnessProbe, description="test probe", family="test", input_size=24))
+    return PROBE
 
 
 def make_cache(root: Path, name: str, with_splits: bool) -> Path:

@@ -24,7 +24,7 @@ from ddtool.evaluate.evaluation import default_out_dir, evaluate_checkpoint
 from ddtool.evaluate.metrics import bootstrap_intervals
 from ddtool.evaluate.report import build_report
 from ddtool.media.video import probe, read_image
-from test_eval_report import make_cache, make_run, setup  # noqa: F401  (fixture)
+from test_eval_report import make_cache, make_run, probe_model, setup  # noqa: F401  (fixtures; probe_model registers the probe)
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE_JPEG = REPO / "examples" / "astronaut.jpg"
@@ -292,7 +292,7 @@ def test_only_rank_zero_prints_the_training_summary(is_main, tmp_path, monkeypat
 
 
 def test_distributed_result_flag_follows_the_rank():
-    from ddtool.train.loop import _Distributed
+    from ddtool.train.distributed import Distributed as _Distributed
 
     assert _Distributed(rank=0, world_size=2).is_main and not _Distributed(rank=1, world_size=2).is_main
 

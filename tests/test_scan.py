@@ -15,7 +15,7 @@ import torch
 from ddtool.cli.app import main
 from ddtool.scan.outputs import output_dir_name, segments_srt, srt_time
 from ddtool.scan.pipeline import FrameScore, ScanOptions, ScanResult, exit_code_for, judge, scan_path
-from ddtool.train.checkpoint import save_checkpoint
+from ddtool.models.checkpoint import save_checkpoint
 from test_explain import TinyDetector, register_tiny
 
 INPUT_KEYS = {"path", "verdict", "score", "threshold", "model", "weights", "weights_sha256", "tracks", "frames", "segments", "errors"}

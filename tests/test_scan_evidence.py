@@ -16,7 +16,7 @@ import torch
 
 from ddtool.cli.app import main
 from ddtool.scan.outputs import output_dir_name
-from ddtool.train.checkpoint import save_checkpoint
+from ddtool.models.checkpoint import save_checkpoint
 from test_explain import TinyDetector, register_tiny
 
 REPO = Path(__file__).resolve().parents[1]

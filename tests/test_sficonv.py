@@ -7,7 +7,8 @@ import torch
 import torch.nn.functional as F
 
 from ddtool.models.complexity import count_macs, count_params
-from ddtool.models.layers.conv_factory import SFIConvFactory, VanillaConvFactory
+from ddtool.models.layers.conv_factory import VanillaConvFactory
+from ddtool.models.sficonv import SFIConvFactory
 from ddtool.models.sficonv import MCSConv, SFIConv, SFIConvBN
 
 

@@ -15,7 +15,7 @@ from ddtool.errors import ConfigError
 from ddtool.train.config import build_config
 from ddtool.train.loop import make_train_loader, train
 from test_forge import cache, faces_dir, gan_weights  # noqa: F401  (module fixtures: a forged cache of 3 real faces)
-from test_train import TINY
+from test_train import TINY, tiny_model  # noqa: F401  (autouse fixture: registers TINY)
 
 
 def _reals(cache_dir) -> pd.DataFrame:

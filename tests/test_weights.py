@@ -15,7 +15,7 @@ import torch
 
 from ddtool.cli.app import main
 from ddtool.errors import ConfigError
-from ddtool.train.checkpoint import load_checkpoint, save_checkpoint
+from ddtool.models.checkpoint import load_checkpoint, save_checkpoint
 from ddtool.weights import (
     NOT_TRAINED_ON,
     WEIGHTS_ENV,

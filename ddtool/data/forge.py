@@ -32,8 +32,8 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from ddtool.data.extract import MANIFEST_COLUMNS
-from ddtool.data.offline import parse_landmarks, read_faces, write_png_atomic
+from ddtool.data.extract import MANIFEST_COLUMNS, check_resume_settings
+from ddtool.data.offline_faces import parse_landmarks, read_faces, write_png_atomic
 from ddtool.data.synth import METHODS, default_gan_weights, load_gan_generator, make_forgery, method_domain
 from ddtool.errors import ConfigError, DDToolError, InputError
 from ddtool.io import atomic_path, write_json_atomic
@@ -214,21 +214,6 @@ def forge_face(index: int, faces: list[RealFace], pools: dict[str, list[int]], c
     return rows, errors
 
 
-def _check_config(cache: Path, options: ForgeOptions, faces_dir: Path) -> None:
-    wanted = {**options.fingerprint(), "faces": str(faces_dir.resolve())}
-    path = cache / CONFIG_FILE
-    if path.is_file():
-        have = json.loads(path.read_text())
-        if have != wanted:
-            changed = sorted(k for k in set(have) | set(wanted) if have.get(k) != wanted.get(k))
-            raise ConfigError(
-                f"{cache} was forged with different settings ({', '.join(changed)}); "
-                "re-run with the same options to resume, or choose a new --out"
-            )
-    else:
-        write_json_atomic(path, wanted)
-
-
 def forge(faces_dir: str | Path, cache: str | Path, options: ForgeOptions = ForgeOptions(),
           note: Callable[[str], None] = lambda _msg: None) -> ForgeSummary:
     """Build (or resume) the forged face cache; see the module docstring for the layout."""
@@ -237,7 +222,7 @@ def forge(faces_dir: str | Path, cache: str | Path, options: ForgeOptions = Forg
     faces = load_faces(faces_dir)
     options = replace(options, gan_weights=resolve_gan_weights(faces_dir, options))
     cache.mkdir(parents=True, exist_ok=True)
-    _check_config(cache, options, faces_dir)
+    check_resume_settings(cache / CONFIG_FILE, {**options.fingerprint(), "faces": str(faces_dir.resolve())}, made="forged")
     pools = _donor_pools(faces)
     rows: list[dict] = []
     errors: list[dict] = []

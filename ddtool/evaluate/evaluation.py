@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from ddtool import __version__
+from ddtool.device import resolve_device
 from ddtool.errors import CheckpointError, ConfigError, InputError
 from ddtool.evaluate.aggregate import aggregate_video, check_rule
 from ddtool.evaluate.metrics import compute_metrics, with_uncertainty
@@ -37,10 +38,9 @@ from ddtool.evaluate.predict import (
     predict_arrays,
     predict_features,
     predict_images,
-    resolve_device,
 )
 from ddtool.io import atomic_path, write_json_atomic
-from ddtool.train.checkpoint import card_path_for, load_checkpoint, read_card, sha256_file
+from ddtool.models.checkpoint import card_path_for, load_checkpoint, read_card, sha256_file
 
 PREDICTION_COLUMNS = ("crop_path", "video_id", "label", "domain", "method", "track_id", "frame_index", "timestamp", "score")
 RUN_CHECKPOINT = "best"
@@ -68,7 +68,7 @@ def resolve_checkpoint(run: str | Path | None = None, weights: str | Path | None
         if not card.is_file():
             raise CheckpointError(f"{run} has no {card.name}: is it a finished `ddtool train` run? (or pass --weights FILE)")
         return card
-    from ddtool.train.checkpoint import missing_checkpoint_message
+    from ddtool.models.checkpoint import missing_checkpoint_message
     from ddtool.weights import resolve_weights
 
     card = card_path_for(resolve_weights(weights))

@@ -29,7 +29,7 @@ from ddtool.evaluate.evaluation import Evaluation, evaluate_checkpoint, level_sc
 from ddtool.evaluate.metrics import BOOTSTRAP_RESAMPLES, INTERVAL_METRICS, SMALL_SAMPLE_VIDEOS, compute_metrics, roc_curve
 from ddtool.evaluate.registry_data import resolve_dataset
 from ddtool.io import atomic_path, write_bytes_atomic, write_text_atomic
-from ddtool.train.checkpoint import CHECKPOINT_IS, card_path_for, read_card
+from ddtool.models.checkpoint import CHECKPOINT_IS, card_path_for, read_card
 from ddtool.weights import resolve_weights
 
 METRICS = ("auc", "bacc", "acc", "ap", "eer", "tpr_at_fpr_0.01", "tpr_at_fpr_0.001")

@@ -26,9 +26,10 @@ import torch.nn.functional as F
 from ddtool.errors import ConfigError, InputError
 from ddtool.explain.gradcam import normalise_per_image, overlay_heatmap
 from ddtool.io import write_bytes_atomic
+from ddtool.media.images import write_png
+from ddtool.media.suffixes import IMAGE_SUFFIXES
 from ddtool.media.video import read_image
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 LABELS = {"fake": 1, "real": 0}
 
 
@@ -157,14 +158,6 @@ def save_afam(result: AfamResult, out_dir: Path, stem: str) -> list[Path]:
     write_png(heat_path, heat_bgr, bgr=True)
     write_png(overlay_path, result.overlay)
     return [heat_path, overlay_path]
-
-
-def write_png(path: Path, image: np.ndarray, bgr: bool = False) -> None:
-    pixels = image if bgr else cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
-    ok, encoded = cv2.imencode(".png", pixels)
-    if not ok:
-        raise InputError(f"could not encode {path.name} as PNG")
-    write_bytes_atomic(path, encoded.tobytes())
 
 
 def save_grid(results: list[list[AfamResult]], path: Path) -> Path:

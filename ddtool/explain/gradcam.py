@@ -146,8 +146,8 @@ def explain_media(
     """
     from dataclasses import replace
 
-    from ddtool.explain.afam import write_png
     from ddtool.media.crops import view_cropper
+    from ddtool.media.images import write_png
     from ddtool.media.faces import FaceExtractor, create_detector
     from ddtool.media.video import probe, sample_indices
 

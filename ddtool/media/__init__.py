@@ -2,7 +2,8 @@
 
 `video` probes inputs and decodes only the sampled frames; `faces` detects,
 crops and tracks faces in them; `landmarks` gives 68-point shapes for the
-forgery synthesis.
+forgery synthesis; `images` makes crops RGB and writes PNGs; `suffixes` says
+which files are media.
 """
 
 from ddtool.media.faces import Box, FaceCrop, FaceDetector, FaceExtractor, create_detector, crop_face

@@ -205,45 +205,51 @@ def _flatten_caffe(x: torch.Tensor) -> torch.Tensor:
     return x.permute(0, 3, 2, 1).reshape(x.shape[0], -1)
 
 
-class RNet(nn.Module):
+class _RefineNet(nn.Module):
+    """RNet / ONet: conv + PReLU stages (each max-pooled with stride 2 or not), one dense + PReLU, then heads.
+
+    Attribute names are the converted Caffe weights' names (conv1, prelu1, ...,
+    dense{n+1}, prelu{n+1}, dense{n+2}_1, ...): the table builds them, the
+    shipped safetensors fill them.
+    """
+
+    def __init__(self, convs: tuple[tuple[int, int, int, int | None], ...], dense: tuple[int, int], heads: tuple[int, ...]):
+        super().__init__()
+        self.pools = tuple(pool for *_, pool in convs)
+        for i, (cin, cout, kernel, _pool) in enumerate(convs, 1):
+            setattr(self, f"conv{i}", nn.Conv2d(cin, cout, kernel))
+            setattr(self, f"prelu{i}", nn.PReLU(cout))
+        d = len(convs) + 1
+        setattr(self, f"dense{d}", nn.Linear(*dense))
+        setattr(self, f"prelu{d}", nn.PReLU(dense[1]))
+        for k, n in enumerate(heads, 1):
+            setattr(self, f"dense{d + 1}_{k}", nn.Linear(dense[1], n))
+        self._dense = (f"dense{d}", f"prelu{d}")
+        self._heads = tuple(f"dense{d + 1}_{k}" for k in range(1, len(heads) + 1))
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        for i, pool in enumerate(self.pools, 1):
+            x = getattr(self, f"prelu{i}")(getattr(self, f"conv{i}")(x))
+            if pool is not None:
+                x = F.max_pool2d(x, pool, 2, ceil_mode=True)
+        dense, prelu = (getattr(self, name) for name in self._dense)
+        x = prelu(dense(_flatten_caffe(x)))
+        face, *rest = (getattr(self, name)(x) for name in self._heads)
+        return (torch.softmax(face, dim=1)[:, 1], *rest)
+
+
+class RNet(_RefineNet):
     """Refine net on 24x24 crops: face probability and box offsets."""
 
     def __init__(self):
-        super().__init__()
-        self.conv1, self.prelu1 = nn.Conv2d(3, 28, 3), nn.PReLU(28)
-        self.conv2, self.prelu2 = nn.Conv2d(28, 48, 3), nn.PReLU(48)
-        self.conv3, self.prelu3 = nn.Conv2d(48, 64, 2), nn.PReLU(64)
-        self.dense4, self.prelu4 = nn.Linear(576, 128), nn.PReLU(128)
-        self.dense5_1 = nn.Linear(128, 2)
-        self.dense5_2 = nn.Linear(128, 4)
-
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        x = F.max_pool2d(self.prelu1(self.conv1(x)), 3, 2, ceil_mode=True)
-        x = F.max_pool2d(self.prelu2(self.conv2(x)), 3, 2, ceil_mode=True)
-        x = self.prelu4(self.dense4(_flatten_caffe(self.prelu3(self.conv3(x)))))
-        return torch.softmax(self.dense5_1(x), dim=1)[:, 1], self.dense5_2(x)
+        super().__init__(convs=((3, 28, 3, 3), (28, 48, 3, 3), (48, 64, 2, None)), dense=(576, 128), heads=(2, 4))
 
 
-class ONet(nn.Module):
+class ONet(_RefineNet):
     """Output net on 48x48 crops: probability, box offsets and 5 landmarks (5 x, then 5 y)."""
 
     def __init__(self):
-        super().__init__()
-        self.conv1, self.prelu1 = nn.Conv2d(3, 32, 3), nn.PReLU(32)
-        self.conv2, self.prelu2 = nn.Conv2d(32, 64, 3), nn.PReLU(64)
-        self.conv3, self.prelu3 = nn.Conv2d(64, 64, 3), nn.PReLU(64)
-        self.conv4, self.prelu4 = nn.Conv2d(64, 128, 2), nn.PReLU(128)
-        self.dense5, self.prelu5 = nn.Linear(1152, 256), nn.PReLU(256)
-        self.dense6_1 = nn.Linear(256, 2)
-        self.dense6_2 = nn.Linear(256, 4)
-        self.dense6_3 = nn.Linear(256, 10)
-
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        x = F.max_pool2d(self.prelu1(self.conv1(x)), 3, 2, ceil_mode=True)
-        x = F.max_pool2d(self.prelu2(self.conv2(x)), 3, 2, ceil_mode=True)
-        x = F.max_pool2d(self.prelu3(self.conv3(x)), 2, 2, ceil_mode=True)
-        x = self.prelu5(self.dense5(_flatten_caffe(self.prelu4(self.conv4(x)))))
-        return torch.softmax(self.dense6_1(x), dim=1)[:, 1], self.dense6_2(x), self.dense6_3(x)
+        super().__init__(convs=((3, 32, 3, 3), (32, 64, 3, 3), (64, 64, 3, 2), (64, 128, 2, None)), dense=(1152, 256), heads=(2, 4, 10))
 
 
 def _to_input(rgb: np.ndarray) -> torch.Tensor:

@@ -267,7 +267,7 @@ def face_detector_weights_dir() -> Path:
     """
     # Lazy: ddtool.weights only needs errors/io at import time; this reuses
     # its one rule for where the weights folder is ($DDTOOL_WEIGHTS, checkout, prefix).
-    from ddtool.weights import shipped_weights_dir
+    from ddtool.locations import shipped_weights_dir
 
     folder = shipped_weights_dir() / "face_detectors"
     # A $DDTOOL_WEIGHTS folder of deepfake models only: the checkout's face detectors still serve.

@@ -20,8 +20,11 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ddtool.errors import CheckpointError, ConfigError
-from ddtool.models.registry import IMAGENET_MEAN, IMAGENET_STD, ModelSpec, TrainDefaults, register_model
-from ddtool.train.losses import bce_auc_loss, grad_reverse, grl_beta, js_mutual_information
+from ddtool.models.registry import IMAGENET_MEAN, IMAGENET_STD, ModelSpec, TrainDefaults, create_model, get_spec, register_model
+from ddtool.models.checkpoint import load_checkpoint
+from ddtool.models.layers.gradient_reversal import grad_reverse, grl_beta
+from ddtool.models.layers.mutual_information import js_mutual_information
+from ddtool.models.losses import bce_auc_loss
 
 # The paper trains the attention networks, T and both heads 10x faster than G.
 HEAD_LR_MULTIPLIER = 10.0
@@ -333,9 +336,6 @@ def freeze_parameters_outside_features(backbone: nn.Module, input_size: Any) -> 
 def _build_backbone(
     backbone: str | nn.Module, backbone_kwargs: dict[str, Any], pretrained_backbone: str | None
 ) -> tuple[str | None, nn.Module]:
-    # Imported here: the registry imports this module while it fills itself.
-    from ddtool.models.registry import create_model, get_spec
-
     if isinstance(backbone, nn.Module):
         name, module = None, backbone
     elif isinstance(backbone, str):
@@ -357,8 +357,6 @@ def _build_backbone(
 
 
 def _load_backbone_weights(module: nn.Module, name: str | None, path: str) -> None:
-    from ddtool.train.checkpoint import load_checkpoint
-
     trained, card = load_checkpoint(path)
     if name is not None and card["model"] != name:
         raise CheckpointError(
@@ -376,8 +374,6 @@ def _input_convention(backbone_name: str | None) -> tuple[Any, tuple[float, ...]
     """Input size and normalisation of the backbone's spec (ImageNet at 256 for a bare module)."""
     if backbone_name is None:
         return 256, IMAGENET_MEAN, IMAGENET_STD
-    from ddtool.models.registry import get_spec
-
     spec = get_spec(backbone_name)
     return spec.input_size, spec.mean, spec.std
 

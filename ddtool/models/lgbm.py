@@ -88,6 +88,12 @@ class NoiseLightGBM(ClassifierMixin, BaseEstimator):
         self.random_state = random_state
         self.n_jobs = n_jobs
 
+    def __sklearn_tags__(self):
+        # Real (0) vs fake (1) only: scikit-learn's checks then pose binary problems.
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_class = False
+        return tags
+
     # -- training -----------------------------------------------------------
     def _booster_params(self) -> dict[str, Any]:
         checks = {

@@ -202,54 +202,30 @@ def build_meso_cnn150(**kwargs) -> MesoCNN150:
 MESONET_TRAINING = TrainDefaults(optimizer="adam", lr=1e-3, lr_decay=0.5, epochs=20, batch_size=64, seed=7)
 MESONET_PAPER = "MesoNet: a compact facial video forgery detection network, WIFS 2018"
 
-register_model(
+# What every MesoNet-family spec shares: [0, 1] input (UNIT_MEAN/STD), one family name.
+_MESO = dict(family="meso", mean=UNIT_MEAN, std=UNIT_STD)
+_PORT = {"variant": "torch_port"}
+
+for _spec in (
     ModelSpec(
-        name="meso4",
-        builder=build_meso4,
+        name="meso4", builder=build_meso4, **_MESO, input_size=256, train=MESONET_TRAINING, gradcam_layer="layer4",
         description="Meso4: four conv blocks + small dense head (PyTorch port by default; variant='keras')",
-        family="meso",
-        input_size=256,
-        mean=UNIT_MEAN,
-        std=UNIT_STD,
-        train=MESONET_TRAINING,
-        gradcam_layer="layer4",
         # No paper reports the port's Meso4 count; the Keras original has 27,977.
-        paper=MESONET_PAPER,
-        default_kwargs={"variant": "torch_port"},
-    )
-)
-
-register_model(
+        paper=MESONET_PAPER, default_kwargs=dict(_PORT),
+    ),
     ModelSpec(
-        name="mesoinception4",
-        builder=build_mesoinception4,
+        name="mesoinception4", builder=build_mesoinception4, **_MESO, input_size=256, train=MESONET_TRAINING, gradcam_layer="layer4",
         description="MesoInception4: two inception blocks + two conv blocks (PyTorch port by default; variant='keras')",
-        family="meso",
-        input_size=256,
-        mean=UNIT_MEAN,
-        std=UNIT_STD,
-        train=MESONET_TRAINING,
-        gradcam_layer="layer4",
         paper=MESONET_PAPER + "; size as benchmarked in SFIConv Table V / LDFnet Table I",
-        paper_params=28_525,
-        paper_macs=60_180_000,
-        default_kwargs={"variant": "torch_port"},
-    )
-)
-
-register_model(
+        paper_params=28_525, paper_macs=60_180_000, default_kwargs=dict(_PORT),
+    ),
     ModelSpec(
-        name="meso_cnn150",
-        builder=build_meso_cnn150,
+        name="meso_cnn150", builder=build_meso_cnn150, **_MESO, input_size=150, gradcam_layer="features.3",
         description="Meso-CNN of the DFDC student study: 150x150 input, 4 conv blocks, dense, dropout 0.25",
-        family="meso",
-        input_size=150,
-        mean=UNIT_MEAN,
-        std=UNIT_STD,
         # Study: batch 20, trained to ~60 of 100 epochs; optimiser settings
         # not given, so Keras' Adam default (lr 1e-3, constant) is assumed.
         train=TrainDefaults(optimizer="adam", lr=1e-3, lr_decay=1.0, epochs=60, batch_size=20, seed=7, augment=()),
-        gradcam_layer="features.3",
         paper="DeepFake Detection in Deep Learning (DFDC student study), Model 2 Meso-CNN",
-    )
-)
+    ),
+):
+    register_model(_spec)

@@ -8,12 +8,12 @@ its channels between the branches) and Stage 3 the last pointwise conv.
 
 from __future__ import annotations
 
-import torch
 import torch.nn as nn
 
 from ddtool.models.layers.conv_factory import PerBranch, VanillaConvFactory
+from ddtool.models.layers.head import PooledLinearClassifier
 from ddtool.models.layers.init import init_conv_weights
-from ddtool.models.sficonv import register_vanilla_and_sfic
+from ddtool.models.sficonv import PairedConfig, register_vanilla_and_sfic
 from ddtool.models.vgg import conv_stages
 
 STEM_CHANNELS = 32
@@ -21,7 +21,7 @@ STEM_CHANNELS = 32
 BLOCKS = ((64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2)) + ((512, 1),) * 5 + ((1024, 2), (1024, 1))
 
 
-class MobileNet(nn.Module):
+class MobileNet(PooledLinearClassifier):
     def __init__(self, factory=None, num_classes: int = 2):
         super().__init__()
         factory = factory or VanillaConvFactory()
@@ -38,29 +38,14 @@ class MobileNet(nn.Module):
             ]
             in_channels = out_channels
         self.features = nn.Sequential(*layers)
-        self.num_features = in_channels
-        self.pool = nn.AdaptiveAvgPool2d(1)
-        self.fc = nn.Linear(in_channels, num_classes)
+        self.add_head(in_channels, num_classes)
         init_conv_weights(self)
-
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.features(x)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc(torch.flatten(self.pool(self.features(x)), 1))
 
 
 def _build(factory, num_classes):
     return MobileNet(factory, num_classes)
 
 
-register_vanilla_and_sfic(
-    "mobilenet",
-    _build,
-    family="mobilenet",
-    description="MobileNet v1 (width 1.0)",
-    paper_params=3_210_000,
-    paper_macs=761_000_000,
-    paper_macs_sfic=768_000_000,
-    gradcam_layer="features",
-)
+# SFIConv Table III: parameters and MACs at 256 x 256 (vanilla, SFIC).
+MOBILENETS = (PairedConfig("mobilenet", "MobileNet v1 (width 1.0)", 3_210_000, 761_000_000, 768_000_000),)
+register_vanilla_and_sfic(MOBILENETS, _build, family="mobilenet", gradcam_layer="features")

@@ -1,20 +1,30 @@
-"""Model registry: every detector ddtool knows, built by name.
+"""Model registry: every detector ddtool knows, built by name, and the contract they keep.
 
-Contract for every registered model (see docs/architecture.md):
+Contract for every registered model (see docs/architecture.md; the
+`ImageDetector`, `TrainsItself`, `HasParameterGroups` and `FeaturesDetector`
+protocols below spell it out, and tests/test_model_contract.py checks every
+registered model against it):
 - `create_model(name, **kwargs)` returns an `nn.Module`.
 - Image detectors take float tensors (N, 3, H, W), already normalised with the
-  spec's mean/std, and return logits of shape (N, 2); index 1 = fake.
+  spec's mean/std, and return logits of shape (N, 2); index 1 = fake. They
+  expose their last feature map (`forward_features`, `num_features`) and name
+  the layer Grad-CAM explains (`ModelSpec.gradcam_layer`).
 - Temporal models take their own input (`input_kind`): "volume" (N, T, H, W)
   residual volumes, "sequence" (N, T, 1) mean-residual sequences. They also
   return (N, 2) logits.
 - "features" models (LightGBM) are not nn.Modules; they expose
   fit / predict_proba / save / load and are registered the same way.
+
+Importing this module imports the `ddtool.models` package first (Python
+imports parents before children), and the package imports every family, so
+the registry is full before any name is looked up.
 """
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Iterator, Protocol, runtime_checkable
 
 from ddtool.errors import ConfigError
 
@@ -58,6 +68,48 @@ class ModelSpec:
     pretrained: bool = False
 
 
+@runtime_checkable
+class ImageDetector(Protocol):
+    """An image detector: normalised (N, 3, H, W) in, (N, 2) logits out (index 1 = fake)."""
+
+    num_features: int  # channels of forward_features' map
+
+    def forward(self, x: Any) -> Any: ...
+
+    def forward_features(self, x: Any) -> Any:
+        """The last feature map before pooling: (N, num_features, h, w). DID and Grad-CAM wrap any backbone through it."""
+        ...
+
+
+@runtime_checkable
+class TrainsItself(Protocol):
+    """Optional: a model with its own objective (DID); the training loop uses it instead of cross-entropy."""
+
+    def training_losses(self, x: Any, y: Any, domain: Any, progress: float) -> dict[str, Any]:
+        """At least `loss` (scalar to backpropagate) and `logits` (N, 2); progress = epoch / max_epochs in [0, 1]."""
+        ...
+
+
+@runtime_checkable
+class HasParameterGroups(Protocol):
+    """Optional: a model that wants per-part learning rates (DID: heads at 10x the backbone)."""
+
+    def parameter_groups(self, lr: float) -> list[dict[str, Any]]: ...
+
+
+@runtime_checkable
+class FeaturesDetector(Protocol):
+    """A "features" model (LightGBM): a scikit-learn style classifier stored in its own format."""
+
+    def fit(self, X: Any, y: Any, *args: Any, **kwargs: Any) -> Any: ...
+
+    def predict_proba(self, X: Any) -> Any: ...
+
+    def save(self, path: Any) -> Any: ...
+
+    def load(self, path: Any) -> Any: ...
+
+
 _REGISTRY: dict[str, ModelSpec] = {}
 
 
@@ -68,18 +120,22 @@ def register_model(spec: ModelSpec) -> ModelSpec:
     return spec
 
 
-def _load_families() -> None:
-    # Importing the family modules fills the registry.
-    import ddtool.models  # noqa: F401
+@contextmanager
+def registry_restored() -> Iterator[None]:
+    """Models registered inside the with-block are gone after it (tests register their tiny models this way)."""
+    before = dict(_REGISTRY)
+    try:
+        yield
+    finally:
+        _REGISTRY.clear()
+        _REGISTRY.update(before)
 
 
 def list_models(input_kind: str | None = None) -> list[str]:
-    _load_families()
     return sorted(n for n, s in _REGISTRY.items() if input_kind is None or s.input_kind == input_kind)
 
 
 def get_spec(name: str) -> ModelSpec:
-    _load_families()
     try:
         return _REGISTRY[name]
     except KeyError:

@@ -10,14 +10,13 @@ the block input, so the network holds a single Stage-1 conv (one MCSConv).
 
 from __future__ import annotations
 
-from functools import partial
-
 import torch
 import torch.nn as nn
 
 from ddtool.models.layers.conv_factory import PerBranch, VanillaConvFactory, add_branches
+from ddtool.models.layers.head import PooledLinearClassifier
 from ddtool.models.layers.init import init_conv_weights
-from ddtool.models.sficonv import register_vanilla_and_sfic
+from ddtool.models.sficonv import PairedConfig, register_vanilla_and_sfic
 
 EXPANSION = 4
 WIDTHS = (64, 128, 256, 512)
@@ -69,7 +68,7 @@ def _block_stages(blocks_per_layer: tuple[int, ...], dual: bool) -> list[list[st
     return plan
 
 
-class ResNet(nn.Module):
+class ResNet(PooledLinearClassifier):
     def __init__(self, blocks_per_layer: tuple[int, ...], factory=None, num_classes: int = 2):
         super().__init__()
         factory = factory or VanillaConvFactory()
@@ -90,35 +89,22 @@ class ResNet(nn.Module):
                 in_channels = width * EXPANSION
             layers.append(nn.Sequential(*blocks))
         self.layer1, self.layer2, self.layer3, self.layer4 = layers
-        self.num_features = in_channels
-        self.pool = nn.AdaptiveAvgPool2d(1)
-        self.fc = nn.Linear(in_channels, num_classes)
+        self.add_head(in_channels, num_classes)
         init_conv_weights(self)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         x = self.stem(x)
         return self.layer4(self.layer3(self.layer2(self.layer1(x))))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc(torch.flatten(self.pool(self.forward_features(x)), 1))
-
 
 def _build(blocks_per_layer, factory, num_classes):
     return ResNet(blocks_per_layer, factory, num_classes)
 
 
-for _name, _blocks, _params, _macs, _macs_sfic in (
-    ("resnet26", (2, 2, 2, 2), 13_950_000, 3_080_000_000, 3_090_000_000),
-    ("resnet50", (3, 4, 6, 3), 23_510_000, 5_380_000_000, 5_380_000_000),
-    ("resnet101", (3, 4, 23, 3), 42_510_000, 10_250_000_000, 10_250_000_000),
-):
-    register_vanilla_and_sfic(
-        _name,
-        partial(_build, _blocks),
-        family="resnet",
-        description=f"ResNet{_name[6:]} (bottleneck {list(_blocks)}), 2-class head",
-        paper_params=_params,
-        paper_macs=_macs,
-        paper_macs_sfic=_macs_sfic,
-        gradcam_layer="layer4",
-    )
+# SFIConv Table III: parameters and MACs at 256 x 256 (vanilla, SFIC).
+RESNETS = (
+    PairedConfig("resnet26", "ResNet26 (bottleneck [2, 2, 2, 2]), 2-class head", 13_950_000, 3_080_000_000, 3_090_000_000, ((2, 2, 2, 2),)),
+    PairedConfig("resnet50", "ResNet50 (bottleneck [3, 4, 6, 3]), 2-class head", 23_510_000, 5_380_000_000, 5_380_000_000, ((3, 4, 6, 3),)),
+    PairedConfig("resnet101", "ResNet101 (bottleneck [3, 4, 23, 3]), 2-class head", 42_510_000, 10_250_000_000, 10_250_000_000, ((3, 4, 23, 3),)),
+)
+register_vanilla_and_sfic(RESNETS, _build, family="resnet", gradcam_layer="layer4")

@@ -25,14 +25,29 @@ happens in the pointwise convs around them.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from functools import partial
+from typing import Callable
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 from ddtool.models.layers.constrained import ConstrainedConv2d
-from ddtool.models.layers.conv_factory import PerBranch
+from ddtool.models.layers.conv_factory import PerBranch, VanillaConvFactory
+from ddtool.models.registry import ModelSpec, register_model
 
 MCS_KERNEL = 5
+SFICONV_PAPER = "Guo et al., SFIConv, IEEE TIFS 2023, Table III"
+SFIC_DEFAULTS = {"alpha": 0.5, "beta": 1.0, "mcs_fixed": False}
+
+
+def check_alpha_beta(alpha: float, beta: float) -> None:
+    """alpha: share of channels in the frequency branch; beta: its resolution relative to the spatial one."""
+    if not 0.0 <= alpha <= 1.0:
+        raise ValueError(f"alpha must be in [0, 1], got {alpha}")
+    if not 0.0 < beta <= 1.0:
+        raise ValueError(f"beta must be in (0, 1], got {beta}")
 
 
 class MCSConv(nn.Module):
@@ -103,10 +118,7 @@ class SFIConv(nn.Module):
         super().__init__()
         if stage not in ("split", "dual", "merge"):
             raise ValueError(f"SFIConv stage must be split, dual or merge, got {stage!r}")
-        if not 0.0 <= alpha <= 1.0:
-            raise ValueError(f"alpha must be in [0, 1], got {alpha}")
-        if not 0.0 < beta <= 1.0:
-            raise ValueError(f"beta must be in (0, 1], got {beta}")
+        check_alpha_beta(alpha, beta)
         if kernel_size % 2 == 0:
             raise ValueError("SFIConv needs an odd kernel size to keep both branches aligned")
         self.depthwise = groups > 1 and groups == in_channels
@@ -256,54 +268,70 @@ class SFIConvBN(nn.Module):
         return self.bn(self.conv(x))
 
 
-def register_vanilla_and_sfic(
-    name: str,
-    build,
-    family: str,
-    description: str,
-    paper_params: int,
-    paper_macs: int,
-    paper_macs_sfic: int,
-    gradcam_layer: str,
-) -> None:
-    """Register `name` (vanilla convs) and `sfic_<name>` (SFIConv) built by `build(factory, num_classes)`.
+class SFIConvFactory(VanillaConvFactory):
+    """SFIConv stages with per-branch BatchNorm; "single" stays vanilla (the stem)."""
+
+    dual = True
+
+    def __init__(self, alpha: float = 0.5, beta: float = 1.0, mcs_fixed: bool = False):
+        check_alpha_beta(alpha, beta)
+        self.alpha = alpha
+        self.beta = beta
+        self.mcs_fixed = mcs_fixed
+
+    def conv_bn(self, in_channels, out_channels, kernel_size, stride=1, groups=1, stage="single"):
+        if stage == "single":
+            return super().conv_bn(in_channels, out_channels, kernel_size, stride, groups)
+        return SFIConvBN(
+            in_channels,
+            out_channels,
+            kernel_size,
+            stride=stride,
+            groups=groups,
+            stage=stage,
+            alpha=self.alpha,
+            beta=self.beta,
+            mcs_fixed=self.mcs_fixed,
+        )
+
+
+@dataclass(frozen=True)
+class PairedConfig:
+    """One backbone of SFIConv Table III, in its vanilla and its SFIC form: the data both specs are made of."""
+
+    name: str  # the vanilla model; the SFIConv one is sfic_<name>
+    description: str
+    paper_params: int
+    paper_macs: int  # vanilla
+    paper_macs_sfic: int
+    build_args: tuple = ()  # what the family's builder takes before (factory, num_classes)
+
+
+def paired_specs(config: PairedConfig, build: Callable, family: str, gradcam_layer: str) -> tuple[ModelSpec, ModelSpec]:
+    """The vanilla and the SFIC ModelSpec of one backbone, built by `build(*config.build_args, factory, num_classes)`.
 
     The paper trains every backbone in Table III the same way, so both share
     the default TrainDefaults (Adam 1e-4, x0.5 per epoch, 20 epochs, batch 64,
     seed 7, flip + rotation 10) and 256 x 256 ImageNet-normalised input.
     """
-    from ddtool.models.layers.conv_factory import SFIConvFactory, VanillaConvFactory
-    from ddtool.models.registry import ModelSpec, register_model
+    make = partial(build, *config.build_args)
 
     def build_vanilla(num_classes: int = 2):
-        return build(VanillaConvFactory(), num_classes)
+        return make(VanillaConvFactory(), num_classes)
 
     def build_sfic(alpha: float = 0.5, beta: float = 1.0, mcs_fixed: bool = False, num_classes: int = 2):
-        return build(SFIConvFactory(alpha, beta, mcs_fixed), num_classes)
+        return make(SFIConvFactory(alpha, beta, mcs_fixed), num_classes)
 
-    paper = "Guo et al., SFIConv, IEEE TIFS 2023, Table III"
-    register_model(
-        ModelSpec(
-            name=name,
-            builder=build_vanilla,
-            description=f"{description}, vanilla convolutions",
-            family=family,
-            gradcam_layer=gradcam_layer,
-            paper=paper,
-            paper_params=paper_params,
-            paper_macs=paper_macs,
-        )
-    )
-    register_model(
-        ModelSpec(
-            name=f"sfic_{name}",
-            builder=build_sfic,
-            description=f"{description} with SFIConv (alpha 0.5, beta 1.0)",
-            family=family,
-            gradcam_layer=gradcam_layer,
-            paper=paper,
-            paper_params=paper_params,
-            paper_macs=paper_macs_sfic,
-            default_kwargs={"alpha": 0.5, "beta": 1.0, "mcs_fixed": False},
-        )
-    )
+    shared = dict(family=family, gradcam_layer=gradcam_layer, paper=SFICONV_PAPER, paper_params=config.paper_params)
+    vanilla = ModelSpec(name=config.name, builder=build_vanilla, description=f"{config.description}, vanilla convolutions",
+                        paper_macs=config.paper_macs, **shared)
+    sfic = ModelSpec(name=f"sfic_{config.name}", builder=build_sfic, description=f"{config.description} with SFIConv (alpha 0.5, beta 1.0)",
+                     paper_macs=config.paper_macs_sfic, default_kwargs=dict(SFIC_DEFAULTS), **shared)
+    return vanilla, sfic
+
+
+def register_vanilla_and_sfic(configs: tuple[PairedConfig, ...], build: Callable, family: str, gradcam_layer: str) -> None:
+    """Register `name` and `sfic_<name>` for every row of `configs` (see `paired_specs`)."""
+    for config in configs:
+        for spec in paired_specs(config, build, family, gradcam_layer):
+            register_model(spec)

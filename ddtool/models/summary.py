@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass
 import torch
 import torch.nn as nn
 
+from ddtool.device import resolve_device
 from ddtool.errors import ConfigError
 from ddtool.models.complexity import count_macs, count_params, measure_throughput
 from ddtool.models.registry import ModelSpec, create_model, get_spec, list_models
@@ -123,10 +124,7 @@ def profile(
     """Parameters, MACs per example and measured examples/s (median of `runs` after `warmup`)."""
     if batch < 1:
         raise ConfigError(f"--batch must be at least 1, got {batch}")
-    if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
-        raise ConfigError(f"unknown device {device!r}; use cpu or cuda")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError("CUDA was asked for but torch sees no GPU here; use --device cpu or install a CUDA build of torch")
+    device = str(resolve_device(device))
     if amp and not device.startswith("cuda"):
         raise ConfigError("--amp needs --device cuda (mixed precision is only measured on GPUs)")
     spec = get_spec(name)

@@ -10,14 +10,12 @@ second conv and Stage 3 the last conv; the first conv stays vanilla.
 
 from __future__ import annotations
 
-from functools import partial
-
-import torch
 import torch.nn as nn
 
-from ddtool.models.layers.init import init_conv_weights
 from ddtool.models.layers.conv_factory import PerBranch, VanillaConvFactory
-from ddtool.models.sficonv import register_vanilla_and_sfic
+from ddtool.models.layers.head import PooledLinearClassifier
+from ddtool.models.layers.init import init_conv_weights
+from ddtool.models.sficonv import PairedConfig, register_vanilla_and_sfic
 
 POOL = "M"
 CONFIGS = {
@@ -34,7 +32,7 @@ def conv_stages(n_convs: int, dual: bool) -> list[str]:
     return ["single", "split"] + ["dual"] * (n_convs - 3) + ["merge"]
 
 
-class VGG(nn.Module):
+class VGG(PooledLinearClassifier):
     def __init__(self, config: tuple, factory=None, num_classes: int = 2):
         super().__init__()
         factory = factory or VanillaConvFactory()
@@ -49,34 +47,21 @@ class VGG(nn.Module):
             layers.append(PerBranch(nn.ReLU(inplace=True)))
             in_channels = item
         self.features = nn.Sequential(*layers)
-        self.num_features = in_channels
-        self.pool = nn.AdaptiveAvgPool2d(1)
-        self.fc = nn.Linear(in_channels, num_classes)
+        self.add_head(in_channels, num_classes)
         init_conv_weights(self)
-
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.features(x)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc(torch.flatten(self.pool(self.features(x)), 1))
 
 
 def _build(config, factory, num_classes):
     return VGG(config, factory, num_classes)
 
 
-for _name, _params, _macs, _macs_sfic in (
-    ("vgg13", 9_410_000, 14_680_000_000, 14_660_000_000),
-    ("vgg16", 14_730_000, 20_120_000_000, 20_110_000_000),
-    ("vgg19", 20_040_000, 25_570_000_000, 25_550_000_000),
-):
-    register_vanilla_and_sfic(
-        _name,
-        partial(_build, CONFIGS[_name]),
-        family="vgg",
-        description=f"VGG{_name[3:]}-BN, global-average-pooled 512-d head",
-        paper_params=_params,
-        paper_macs=_macs,
-        paper_macs_sfic=_macs_sfic,
-        gradcam_layer="features",
+# SFIConv Table III: parameters and MACs at 256 x 256 (vanilla, SFIC).
+VGGS = tuple(
+    PairedConfig(name, f"VGG{name[3:]}-BN, global-average-pooled 512-d head", params, macs, macs_sfic, (CONFIGS[name],))
+    for name, params, macs, macs_sfic in (
+        ("vgg13", 9_410_000, 14_680_000_000, 14_660_000_000),
+        ("vgg16", 14_730_000, 20_120_000_000, 20_110_000_000),
+        ("vgg19", 20_040_000, 25_570_000_000, 25_550_000_000),
     )
+)
+register_vanilla_and_sfic(VGGS, _build, family="vgg", gradcam_layer="features")

@@ -76,7 +76,7 @@ def calibrate_weights(names: Sequence[str], references: Sequence[str | Path], sp
                       target_fpr: float = TARGET_FPR, frames: int = 8, face_detector: str = "hog", limit: int | None = None,
                       write: bool = True, progress=None, save_scores: str | Path | None = None) -> dict[str, dict[str, Any]]:
     """Score real reference media with each weights NAME and (when `write`) store its operating point in its card."""
-    from ddtool.train.checkpoint import card_path_for, strip_machine_paths
+    from ddtool.models.checkpoint import card_path_for, strip_machine_paths
 
     paths = reference_inputs(references, split=split, limit=limit)
     detectors = [load_detector(weights=name) for name in names]  # bad names fail here, before the slow pass

@@ -140,7 +140,7 @@ def load_detector(
     (`ddtool.weights.default_weights`), or,
     only with `untrained=True`, a randomly initialised `model` for testing.
     """
-    from ddtool.train.checkpoint import load_checkpoint
+    from ddtool.models.checkpoint import load_checkpoint
 
     device = resolve_device(device)
     if weights is not None and untrained:

@@ -2,32 +2,16 @@
 
 It trains any registered detector on a face cache with the model's paper
 defaults, selects the best epoch on validation AUC (never on test rows), and
-leaves a run folder:
-
-    config.yaml            the resolved configuration (re-runnable)
-    best.safetensors/.json the epoch with the highest validation AUC
-    last.safetensors/.json the latest epoch
-    metrics.csv            one row per epoch
-    curves.png             loss and AUC curves
-    train_state.pt         everything needed to resume exactly (tensors and
-                           plain types only; loaded with weights_only=True)
-
-The state file is written last in each epoch and holds its own copy of the
-weights, so it is the commit point: a crash at any moment leaves the previous
-epoch's state intact, and resuming from it repeats the interrupted epoch
-bit for bit (same sampler draw, same RNG streams).
-
-Under torchrun (WORLD_SIZE > 1) the same call trains with DDP: one process per
-device, each rank a stride of the shared per-epoch sample, rank 0 validates
-and writes.
+leaves a run folder (ddtool.train.run_folder: best/last checkpoints, metrics,
+curves, the resume state). Its other parts: ddtool.train.distributed (torchrun
+ranks, device, seeding), ddtool.train.progress (stderr), ddtool.train.features
+(LightGBM, which fits in one call instead of epochs).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-import os
-import random
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,143 +30,37 @@ from ddtool.data.dataset import (
     PairSampler,
     SplitResult,
     crop_margin,
-    file_sha256,
-    load_feature_table,
     load_video_arrays,
-    manifest_path,
     noise_inputs_file,
     read_manifest,
     split_train_val,
 )
 from ddtool.errors import ConfigError
-from ddtool.io import atomic_path, write_text_atomic
-from ddtool.models.registry import ModelSpec, create_model, get_spec
+from ddtool.models.checkpoint import save_checkpoint
+from ddtool.models.logits import fake_probability
+from ddtool.models.registry import HasParameterGroups, ModelSpec, TrainsItself, create_model, get_spec
 from ddtool.train.augment import Compose
-from ddtool.train.checkpoint import save_checkpoint
-from ddtool.train.config import TrainConfig, resolve_defaults, save_config, validate
-
-STATE_FILE = "train_state.pt"
-STATE_FORMAT = 1
-CONFIG_FILE = "config.yaml"
-METRICS_FILE = "metrics.csv"
-CURVES_FILE = "curves.png"
-# What a resume may change: nothing that alters the numbers, except how long to train.
-RESUME_OVERRIDES = ("epochs", "device", "workers")
-# Boosting stops once val loss has not improved for this many rounds.
-LGBM_EARLY_STOPPING_ROUNDS = 20
+from ddtool.train.config import TrainConfig, resolve_defaults, save_config
+from ddtool.train.distributed import init_distributed, pick_device, seed_everything
+from ddtool.train.features import train_features
+from ddtool.train.progress import EpochProgress, report_epoch
+from ddtool.train.run_folder import (  # noqa: F401 (STATE_FILE, load_state, RunResult: the loop's public names)
+    CONFIG_FILE,
+    STATE_FILE,
+    STATE_FORMAT,
+    RunResult,
+    load_state,
+    prepare_config,
+    prepare_run_dir,
+    rng_state,
+    save_state,
+    set_rng_state,
+    training_data_record,
+    write_curves,
+    write_metrics,
+)
 
 EpochCallback = Callable[[int, dict], None]
-
-
-@dataclass
-class RunResult:
-    run_dir: Path
-    best_checkpoint: Path  # the .json card of the best epoch
-    last_checkpoint: Path
-    best_epoch: int  # 1-based
-    best_val_auc: float
-    history: list[dict]
-    config: TrainConfig
-    # False in torchrun's other ranks: only rank 0 validates, so only it has results to report
-    is_main: bool = True
-
-
-# --------------------------------------------------------------------------- setup
-
-
-@dataclass
-class _Distributed:
-    rank: int = 0
-    local_rank: int = 0
-    world_size: int = 1
-
-    @property
-    def enabled(self) -> bool:
-        return self.world_size > 1
-
-    @property
-    def is_main(self) -> bool:
-        return self.rank == 0
-
-
-def _init_distributed(device_option: str) -> _Distributed:
-    world_size = int(os.environ.get("WORLD_SIZE", "1"))
-    if world_size <= 1:
-        return _Distributed()
-    import torch.distributed as dist
-
-    rank = int(os.environ.get("RANK", "0"))
-    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    use_cuda = device_option != "cpu" and torch.cuda.is_available()
-    if not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if use_cuda else "gloo")
-    if use_cuda:
-        torch.cuda.set_device(local_rank)
-    return _Distributed(rank, local_rank, world_size)
-
-
-def _pick_device(option: str, dist_info: _Distributed) -> torch.device:
-    if option == "auto":
-        option = "cuda" if torch.cuda.is_available() else "cpu"
-    if option.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise ConfigError("--device cuda was asked for but torch sees no CUDA device; use --device cpu or auto")
-        if dist_info.enabled:
-            return torch.device("cuda", dist_info.local_rank)
-    return torch.device(option)
-
-
-def _seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed % (2**32))
-    torch.manual_seed(seed)
-
-
-def _rng_state() -> dict[str, Any]:
-    key, state, pos, has_gauss, cached = np.random.get_state()
-    return {
-        "python": random.getstate(),
-        "numpy": {"key": key, "state": torch.from_numpy(state.astype(np.int64)), "pos": int(pos), "has_gauss": int(has_gauss), "cached": float(cached)},
-        "torch": torch.get_rng_state(),
-        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-    }
-
-
-def _set_rng_state(state: dict[str, Any]) -> None:
-    version, internal, gauss = state["python"]
-    random.setstate((version, tuple(internal), gauss))
-    n = state["numpy"]
-    np.random.set_state((n["key"], n["state"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached"]))
-    torch.set_rng_state(state["torch"])
-    if state["cuda"] and torch.cuda.is_available() and len(state["cuda"]) == torch.cuda.device_count():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
-def _default_run_dir(model_name: str) -> Path:
-    return Path("runs") / f"{model_name}-{time.strftime('%Y%m%d-%H%M%S')}"
-
-
-def _prepare_config(config: TrainConfig) -> TrainConfig:
-    """For --resume, the run folder's saved config wins except for RESUME_OVERRIDES."""
-    if not config.resume:
-        return config
-    if not config.out:
-        raise ConfigError("--resume needs --out RUN_DIR: the run folder to continue")
-    run_dir = Path(config.out)
-    saved_path = run_dir / CONFIG_FILE
-    if not (run_dir / STATE_FILE).is_file() or not saved_path.is_file():
-        raise ConfigError(f"cannot resume: {run_dir} has no {STATE_FILE} and {CONFIG_FILE} (not a ddtool run folder, or it never finished an epoch)")
-    from ddtool.train.config import build_config
-
-    saved = build_config(saved_path)
-    for key in ("model", "data"):
-        given = getattr(config, key)
-        if given and str(given) != str(getattr(saved, key)):
-            raise ConfigError(f"cannot resume {run_dir}: it trained {key}={getattr(saved, key)!r}, not {given!r}")
-    changes = {key: getattr(config, key) for key in RESUME_OVERRIDES if getattr(config, key) is not None}
-    resumed = dataclasses.replace(saved, **changes, resume=True, out=str(run_dir))
-    validate(resumed)
-    return resumed
 
 
 @dataclass
@@ -248,20 +126,6 @@ def _array_datasets(config: TrainConfig, spec: ModelSpec):
     return split, train_set, val_set
 
 
-def _training_data_record(config: TrainConfig, split: SplitResult, inputs_file: Path | None = None) -> dict[str, Any]:
-    manifest = manifest_path(config.data)
-    record: dict[str, Any] = {
-        "cache": str(Path(config.data).resolve()),
-        "manifest": str(manifest.resolve()),
-        "manifest_sha256": file_sha256(manifest),
-        **split.summary(),
-    }
-    if inputs_file is not None:
-        record["inputs_file"] = str(inputs_file.resolve())
-        record["inputs_sha256"] = file_sha256(inputs_file)
-    return record
-
-
 # --------------------------------------------------------------------------- model step
 
 
@@ -277,14 +141,14 @@ class _Objective(nn.Module):
         self.model = model
 
     def forward(self, x: torch.Tensor, y: torch.Tensor, domain: torch.Tensor, progress: float):
-        if hasattr(self.model, "training_losses"):
+        if isinstance(self.model, TrainsItself):
             out = self.model.training_losses(x, y, domain, progress)
             return out["loss"], out["logits"]
         logits = self.model(x)
         return F.cross_entropy(logits.float(), y), logits
 
 
-def _build_model(name: str, kwargs: dict[str, Any], size: int | None, pretrained: bool = False) -> tuple[nn.Module, dict[str, Any]]:
+def build_model(name: str, kwargs: dict[str, Any], size: int | None, pretrained: bool = False) -> tuple[nn.Module, dict[str, Any]]:
     """Build the model; with --size, tell models that bake the size into their layers (MesoNet's dense head).
 
     Returns the kwargs actually used, which the checkpoint card records so the
@@ -307,7 +171,7 @@ def _build_model(name: str, kwargs: dict[str, Any], size: int | None, pretrained
 
 def _make_optimizer(config: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:
     # Models that want per-part learning rates (DID: heads at 10x the backbone) say so themselves.
-    params = model.parameter_groups(config.lr) if hasattr(model, "parameter_groups") else [p for p in model.parameters() if p.requires_grad]
+    params = model.parameter_groups(config.lr) if isinstance(model, HasParameterGroups) else [p for p in model.parameters() if p.requires_grad]
     if config.optimizer == "adam":
         return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
     if config.optimizer == "adamw":
@@ -358,7 +222,7 @@ def _validate(model: nn.Module, loader: DataLoader, device: torch.device, amp: b
             logits = model(x)
         logits = logits.float()
         losses.append(F.cross_entropy(logits, y, reduction="sum").item())
-        scores.append(torch.softmax(logits, dim=1)[:, 1].cpu())
+        scores.append(fake_probability(logits).cpu())
         labels.append(y.cpu())
     score = torch.cat(scores).numpy()
     label = torch.cat(labels).numpy()
@@ -367,205 +231,6 @@ def _validate(model: nn.Module, loader: DataLoader, device: torch.device, amp: b
         "val_auc": float(roc_auc_score(label, score)),
         "val_acc": float(((score >= 0.5).astype(np.int64) == label).mean()),
     }
-
-
-# --------------------------------------------------------------------------- run folder
-
-
-METRIC_COLUMNS = ("epoch", "train_loss", "val_loss", "val_auc", "val_acc", "lr", "images_per_s", "seconds")
-
-
-def _write_metrics(run_dir: Path, history: list[dict]) -> None:
-    lines = [",".join(METRIC_COLUMNS)]
-    for row in history:
-        lines.append(",".join(repr(row[c]) if isinstance(row[c], float) else str(row[c]) for c in METRIC_COLUMNS))
-    write_text_atomic(run_dir / METRICS_FILE, "\n".join(lines) + "\n")
-
-
-def _write_curves(run_dir: Path, history: list[dict], title: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    epochs = [r["epoch"] for r in history]
-    fig, (ax_loss, ax_auc) = plt.subplots(1, 2, figsize=(9, 3.5))
-    ax_loss.plot(epochs, [r["train_loss"] for r in history], marker="o", label="train")
-    ax_loss.plot(epochs, [r["val_loss"] for r in history], marker="o", label="val")
-    ax_loss.set_xlabel("epoch")
-    ax_loss.set_ylabel("cross-entropy")
-    ax_loss.legend()
-    ax_auc.plot(epochs, [r["val_auc"] for r in history], marker="o", label="val AUC")
-    ax_auc.plot(epochs, [r["val_acc"] for r in history], marker="s", label="val ACC")
-    ax_auc.set_xlabel("epoch")
-    ax_auc.set_ylim(0.0, 1.02)
-    ax_auc.legend()
-    fig.suptitle(title)
-    fig.tight_layout()
-    with atomic_path(run_dir / CURVES_FILE) as tmp:
-        fig.savefig(tmp, format="png", dpi=100)
-    plt.close(fig)
-
-
-def _save_state(run_dir: Path, state: dict[str, Any]) -> None:
-    with atomic_path(run_dir / STATE_FILE) as tmp:
-        torch.save(state, tmp)
-
-
-def load_state(run_dir: str | Path) -> dict[str, Any]:
-    path = Path(run_dir) / STATE_FILE
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # any parse failure means a corrupt or foreign file
-        from ddtool.errors import CheckpointError
-
-        raise CheckpointError(f"cannot read training state {path}: {exc}; start a new run instead of --resume") from None
-    if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
-        from ddtool.errors import CheckpointError
-
-        raise CheckpointError(f"{path} is not a ddtool training state (format {STATE_FORMAT})")
-    return state
-
-
-def _prepare_run_dir(config: TrainConfig, model_name: str) -> Path:
-    run_dir = Path(config.out) if config.out else _default_run_dir(model_name)
-    if not config.resume and (run_dir / STATE_FILE).exists():
-        raise ConfigError(f"{run_dir} already holds a training run; use --resume to continue it or choose another --out")
-    return run_dir
-
-
-# --------------------------------------------------------------------------- progress (stderr)
-
-_console = None
-
-
-def _stderr_console():
-    global _console
-    if _console is None:
-        from rich.console import Console
-
-        # stdout is for results only; training chatter goes to stderr.
-        _console = Console(stderr=True)
-    return _console
-
-
-class EpochProgress:
-    """A rich progress bar for one epoch showing images/s and the running loss."""
-
-    def __init__(self, title: str, total: int, enabled: bool = True):
-        self.title, self.total, self.enabled = title, total, enabled
-        self._progress = None
-
-    def __enter__(self) -> "EpochProgress":
-        if self.enabled:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-            self._progress = Progress(
-                TextColumn("{task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TextColumn("{task.fields[rate]:.1f} img/s  loss {task.fields[loss]:.4f}"),
-                TimeRemainingColumn(),
-                console=_stderr_console(),
-                transient=True,
-            )
-            self._progress.__enter__()
-            self._task = self._progress.add_task(self.title, total=self.total, rate=0.0, loss=float("nan"))
-        return self
-
-    def advance(self, images_per_s: float, loss: float) -> None:
-        if self._progress is not None:
-            self._progress.update(self._task, advance=1, rate=images_per_s, loss=loss)
-
-    def __exit__(self, *exc) -> None:
-        if self._progress is not None:
-            self._progress.__exit__(*exc)
-
-
-def _report_epoch(row: dict) -> None:
-    _stderr_console().print(
-        f"epoch {row['epoch']}: train loss {row['train_loss']:.4f}  val loss {row['val_loss']:.4f}  "
-        f"val AUC {row['val_auc']:.4f}  val ACC {row['val_acc']:.4f}  lr {row['lr']:.2e}  "
-        f"{row['images_per_s']:.1f} img/s  {row['seconds']:.1f} s",
-        highlight=False,
-    )
-
-
-# --------------------------------------------------------------------------- feature models (LightGBM)
-
-
-def _train_features(config: TrainConfig, spec: ModelSpec, run_dir: Path) -> RunResult:
-    """Fit a features model (LightGBM on noise statistics) with early stopping on val.
-
-    Epochs, batches, learning-rate decay and resume do not apply: boosting
-    rounds are chosen by early stopping on the validation rows instead.
-    """
-    from sklearn.metrics import roc_auc_score
-
-    if config.resume:
-        raise ConfigError(f"{config.model} trains in one call; --resume only applies to neural models")
-    if run_dir.exists() and any((run_dir / name).exists() for name in ("best.json", CONFIG_FILE)):
-        raise ConfigError(f"{run_dir} already holds a training run; choose another --out")
-    defaults = spec.train
-    seed = defaults.seed if config.seed is None else config.seed
-    # The generic options map onto boosting: epochs = boosting rounds (an upper
-    # bound; early stopping on val picks the count), lr = shrinkage.
-    model_kwargs = {
-        "n_estimators": config.epochs or defaults.epochs,
-        "learning_rate": config.lr or defaults.lr,
-        "random_state": seed,
-        "early_stopping_rounds": LGBM_EARLY_STOPPING_ROUNDS,
-        **config.model_kwargs,
-    }
-    config = dataclasses.replace(config, epochs=model_kwargs["n_estimators"], lr=model_kwargs["learning_rate"], seed=seed)
-    rows, features, names = load_feature_table(config.data)
-    split = split_train_val(rows, config.val_fraction, seed, config.holdout_method)
-    row_of = {p: i for i, p in enumerate(rows["crop_path"])}
-    x_train = features[[row_of[p] for p in split.train["crop_path"]]]
-    x_val = features[[row_of[p] for p in split.val["crop_path"]]]
-    y_train, y_val = split.train["label"].to_numpy(), split.val["label"].to_numpy()
-    run_dir.mkdir(parents=True, exist_ok=True)
-    save_config(dataclasses.replace(config, out=str(run_dir), resume=False), run_dir / CONFIG_FILE)
-    try:
-        model = create_model(config.model, **model_kwargs)
-    except TypeError as exc:
-        raise ConfigError(f"model_kwargs do not fit {config.model!r}: {exc}") from None
-    started = time.perf_counter()
-    model.fit(x_train, y_train, eval_set=(x_val, y_val), feature_names=names)
-    seconds = time.perf_counter() - started
-    val_score = np.asarray(model.predict_proba(x_val))
-    val_score = val_score[:, 1] if val_score.ndim == 2 else val_score
-    train_score = np.asarray(model.predict_proba(x_train))
-    train_score = train_score[:, 1] if train_score.ndim == 2 else train_score
-    eps = 1e-7
-
-    def log_loss(y, p):
-        p = np.clip(p, eps, 1 - eps)
-        return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
-
-    row = {
-        "epoch": 1,
-        "train_loss": log_loss(y_train, train_score),
-        "val_loss": log_loss(y_val, val_score),
-        "val_auc": float(roc_auc_score(y_val, val_score)),
-        "val_acc": float(((val_score >= 0.5).astype(np.int64) == y_val).mean()),
-        "lr": float(model_kwargs["learning_rate"]),
-        "images_per_s": len(y_train) / max(seconds, 1e-9),
-        "seconds": seconds,
-    }
-    training_data = _training_data_record(config, split, noise_inputs_file(config.data, "features"))
-    card = dict(
-        config=dataclasses.replace(config, out=str(run_dir), resume=False).to_dict(),
-        training_data=training_data,
-        input={"kind": "features", "features": names},
-        metrics={k: row[k] for k in ("epoch", "val_auc", "val_acc", "val_loss", "train_loss")},
-    )
-    best = save_checkpoint(model, run_dir / "best.json", config.model, model_kwargs, selected_on="val_auc", **card)
-    last = save_checkpoint(model, run_dir / "last.json", config.model, model_kwargs, **card)
-    _write_metrics(run_dir, [row])
-    _write_curves(run_dir, [row], f"{config.model} on {Path(config.data).name}")
-    _report_epoch(row)
-    return RunResult(run_dir, best, last, 1, row["val_auc"], [row], config)
 
 
 # --------------------------------------------------------------------------- public entry
@@ -577,17 +242,17 @@ def train(config: TrainConfig, on_epoch_end: EpochCallback | None = None) -> Run
     `on_epoch_end(epoch, row)` is called after each epoch's files are written
     (epoch is 1-based; row is that epoch's metrics).
     """
-    config = _prepare_config(config)
+    config = prepare_config(config)
     model_name, input_spec, defaults_spec = _plan_model(config)
     if config.synth and input_spec.input_kind != "image":
         raise ConfigError(f"--synth makes forged face crops, so it needs an image model; {model_name!r} takes {input_spec.input_kind} input")
     if input_spec.input_kind == "features":
-        return _train_features(config, input_spec, _prepare_run_dir(config, model_name))
+        return train_features(config, input_spec, prepare_run_dir(config, model_name))
     config = resolve_defaults(config, defaults_spec.train)
 
-    dist_info = _init_distributed(config.device)
-    device = _pick_device(config.device, dist_info)
-    run_dir = _prepare_run_dir(config, model_name)
+    dist_info = init_distributed(config.device)
+    device = pick_device(config.device, dist_info)
+    run_dir = prepare_run_dir(config, model_name)
     if dist_info.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
         save_config(dataclasses.replace(config, out=str(run_dir), resume=False), run_dir / CONFIG_FILE)
@@ -600,7 +265,7 @@ def train(config: TrainConfig, on_epoch_end: EpochCallback | None = None) -> Run
     else:
         split, train_set, val_set = _array_datasets(config, input_spec)
         inputs_file = noise_inputs_file(config.data, input_spec.input_kind)
-    training_data = _training_data_record(config, split, inputs_file)
+    training_data = training_data_record(config, split, inputs_file)
     if config.synth:  # what the model really saw; whole (real, forgery) pairs per batch, as SBI trains
         training_data["synth"] = train_set.describe()
         training_data["train"] = {**training_data["train"], "real": len(train_set) // 2, "fake": len(train_set) // 2,
@@ -615,11 +280,11 @@ def train(config: TrainConfig, on_epoch_end: EpochCallback | None = None) -> Run
     val_loader = DataLoader(val_set, batch_size=config.batch_size, shuffle=False, **loader_args)
 
     # ---- model (the seed makes the initial weights the paper's "same initialisation")
-    _seed_everything(config.seed)
+    seed_everything(config.seed)
     model_kwargs = dict(config.model_kwargs)
     if model_name == "did":
         model_kwargs = {"backbone": input_spec.name, "num_domains": len(split.domains), **model_kwargs}
-    model, model_kwargs = _build_model(model_name, model_kwargs, config.size, pretrained=config.pretrained and not config.resume)
+    model, model_kwargs = build_model(model_name, model_kwargs, config.size, pretrained=config.pretrained and not config.resume)
     model.to(device)
     channels_last = on_cuda and input_spec.input_kind == "image"
     if channels_last:
@@ -641,7 +306,7 @@ def train(config: TrainConfig, on_epoch_end: EpochCallback | None = None) -> Run
             scaler.load_state_dict(state["scaler"])
         start_epoch, history = int(state["epoch"]), list(state["history"])
         best_auc, best_epoch = float(state["best_auc"]), int(state["best_epoch"])
-        _set_rng_state(state["rng"])
+        set_rng_state(state["rng"])
         if start_epoch >= config.epochs:
             raise ConfigError(f"{run_dir} already finished {start_epoch} epoch(s); give --epochs larger than that to train further")
 
@@ -711,9 +376,9 @@ def train(config: TrainConfig, on_epoch_end: EpochCallback | None = None) -> Run
             save_checkpoint(model, last_card, model_name, model_kwargs, metrics=metrics, **card_common)
             if config.keep_epochs:
                 save_checkpoint(model, run_dir / f"epoch_{epoch + 1:03d}.json", model_name, model_kwargs, metrics=metrics, **card_common)
-            _write_metrics(run_dir, history)
-            _write_curves(run_dir, history, f"{model_name} on {Path(config.data).name}")
-            _save_state(
+            write_metrics(run_dir, history)
+            write_curves(run_dir, history, f"{model_name} on {Path(config.data).name}")
+            save_state(
                 run_dir,
                 {
                     "format": STATE_FORMAT,
@@ -722,13 +387,13 @@ def train(config: TrainConfig, on_epoch_end: EpochCallback | None = None) -> Run
                     "optimizer": optimizer.state_dict(),
                     "scheduler": scheduler.state_dict(),
                     "scaler": scaler.state_dict() if amp else {},
-                    "rng": _rng_state(),
+                    "rng": rng_state(),
                     "best_auc": best_auc,
                     "best_epoch": best_epoch,
                     "history": history,
                 },
             )
-            _report_epoch(row)
+            report_epoch(row)
             if on_epoch_end is not None:
                 on_epoch_end(epoch + 1, row)
         if dist_info.enabled:

@@ -1,4 +1,4 @@
-"""Conv factories: one backbone builder, two kinds of convolution.
+"""Conv factories: one backbone builder, two kinds of convolution (the SFIConv one lives in ddtool.models.sficonv).
 
 SFIConv's idea is that "SFIC-X is X with its convolutions replaced". The
 backbones (ResNet, VGG, MobileNet) therefore never build a convolution
@@ -73,37 +73,4 @@ class VanillaConvFactory:
         return nn.Sequential(
             nn.Conv2d(in_channels, out_channels, kernel_size, stride, kernel_size // 2, groups=groups, bias=False),
             nn.BatchNorm2d(out_channels),
-        )
-
-
-class SFIConvFactory(VanillaConvFactory):
-    """SFIConv stages with per-branch BatchNorm; "single" stays vanilla (the stem)."""
-
-    dual = True
-
-    def __init__(self, alpha: float = 0.5, beta: float = 1.0, mcs_fixed: bool = False):
-        if not 0.0 <= alpha <= 1.0:
-            raise ValueError(f"alpha must be in [0, 1], got {alpha}")
-        if not 0.0 < beta <= 1.0:
-            raise ValueError(f"beta must be in (0, 1], got {beta}")
-        self.alpha = alpha
-        self.beta = beta
-        self.mcs_fixed = mcs_fixed
-
-    def conv_bn(self, in_channels, out_channels, kernel_size, stride=1, groups=1, stage="single"):
-        if stage == "single":
-            return super().conv_bn(in_channels, out_channels, kernel_size, stride, groups)
-        # Imported here: sficonv builds on this module's PerBranch.
-        from ddtool.models.sficonv import SFIConvBN
-
-        return SFIConvBN(
-            in_channels,
-            out_channels,
-            kernel_size,
-            stride=stride,
-            groups=groups,
-            stage=stage,
-            alpha=self.alpha,
-            beta=self.beta,
-            mcs_fixed=self.mcs_fixed,
         )
