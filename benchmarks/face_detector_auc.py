@@ -43,7 +43,10 @@ from realdf_epochs import grouped_bootstrap_auc  # noqa: E402
 def realdf_videos(limit: int | None) -> list[dict]:
     rows = list(csv.DictReader((REALDF / "labels.csv").open(encoding="utf-8")))
     videos = [r for r in rows if r["path"].startswith("videos/")]
-    return videos[:limit] if limit else videos
+    if not limit:
+        return videos
+    # A quick run still needs both labels: half real, half fake.
+    return [r for r in videos if r["label"] == "0"][: (limit + 1) // 2] + [r for r in videos if r["label"] == "1"][: limit // 2]
 
 
 def decode(path: Path, frames: int) -> list:
@@ -70,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("weights", type=Path, help="the model's weights card (NAME.json) or weights file")
     parser.add_argument("--detectors", default="hog,blazeface,mtcnn,centerface", help="face detectors, comma-separated")
     parser.add_argument("--frames", type=int, default=8, help="frames per realdf-dev video")
-    parser.add_argument("--videos", type=int, default=None, help="only the first N videos (default: all)")
+    parser.add_argument("--videos", type=int, default=None, help="only N videos, half real, half fake (default: all)")
     parser.add_argument("--threads", type=int, default=1, help="torch and OpenCV threads")
     parser.add_argument("--json", type=Path, help="write the results as JSON here")
     args = parser.parse_args(argv)
@@ -112,6 +115,9 @@ def main(argv: list[str] | None = None) -> int:
         y = np.array([v[0] for v in kept])
         s = np.array([v[2] for v in kept])
         groups = np.array([v[1] for v in kept])
+        if len(set(y.tolist())) < 2:
+            print(f"{n:<16} faces in videos of one label only: no AUC")
+            continue
         auc = compute_metrics(y, s)["auc"]
         lo, hi = grouped_bootstrap_auc(y, s, groups)
         seconds, frames = results[n]["timing"]
