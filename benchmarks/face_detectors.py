@@ -1,6 +1,12 @@
 """Recall, false detections and ms/frame of ddtool's face detectors, to choose scan's default.
 
-    python benchmarks/face_detectors.py [--detectors hog,blazeface,blazeface-back,blazeface-front,mtcnn] [--utk 60] [--threads 1]
+    python benchmarks/face_detectors.py [--detectors hog,blazeface,...,centerface,centerface:480] [--utk 60] [--threads 1]
+
+A detector written NAME:SIDE runs with max_side=SIDE (hog, cnn, yunet,
+mtcnn, centerface downscale the frame to that longer side first); only
+the first spelling of each name votes in the consensus below.
+Whether a deepfake model still ranks real and fake right on each
+detector's crops is the sibling script benchmarks/face_detector_auc.py.
 
 Case sets (each printed as its own row; images the script makes itself are
 marked "made"):
@@ -8,14 +14,17 @@ marked "made"):
 - made from the astronaut, on grey 1280x720 / 1920x1080 canvases, head box
   known: small (head 48 and 80 px), rotated (+-20, +-45 degrees), dark
   (x0.25 with gamma), stretched (the whole photo resized to 7680x4320),
-  grayscale, blurred.
+  grayscale, blurred, and turned: the photo warped in perspective as if the
+  face plane turned 40 and 60 degrees about a vertical axis (a flat face
+  turned, not a real profile: no real profile with a known box is offline).
 - utkface: ../shared/realfaces/utkface_crop_part1, aligned 200x200 crops, face
   centred: a hit is a box holding the image centre; and the same crops
   pasted at 100 px into a 1280x720 frame ("utk-in-720p").
 - realfaces-photos: the other ../shared/realfaces folders (whole photos,
   often several faces, no boxes given).
-- realdf frames: the middle frame of each ../shared/realdf-dev video (real
-  and fake halves of DeepFaceLive clips, head turns included).
+- realdf frames: --realdf-frames frames evenly inside each ../shared/realdf-dev
+  video (1: the middle one; real and fake halves of DeepFaceLive clips, head
+  turns included).
 For sets without boxes the reference faces are the consensus: a box that at
 least two of the detectors find (IoU >= 0.3; the "blazeface" cascade does
 not vote, its two models do); a detection matching no
@@ -23,7 +32,7 @@ consensus box counts as a false detection (it may be a face only one
 detector sees, so this overstates false detections a little).
 - negatives (made): noise, gradients, and the astronaut with her head painted
   out: every detection is false.
-Speed: ms/frame on a 1280x720 and a 1920x1080 frame with one face (median of 5).
+Speed: ms/frame on a 1280x720 and a 1920x1080 frame with one face (median of --repeats).
 """
 
 from __future__ import annotations
@@ -68,6 +77,27 @@ def rotate(rgb: np.ndarray, box, degrees: float):
     return out, (nx - half, ny - half, nx + half, ny + half)
 
 
+def turn(rgb: np.ndarray, box, degrees: float):
+    """Warp the image as if the (flat) face plane turned `degrees` about the vertical axis through the box centre."""
+    cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+    focal = 3.0 * (box[2] - box[0])  # a camera about 3 face widths away
+    sin, cos = np.sin(np.radians(degrees)), np.cos(np.radians(degrees))
+
+    def project(x, y):
+        depth = focal + (x - cx) * sin
+        return cx + (x - cx) * cos * focal / depth, cy + (y - cy) * focal / depth
+
+    h, w = rgb.shape[:2]
+    # Map a square of one face width around the centre (the plane's depth grows too fast beyond it).
+    half = box[2] - box[0]
+    src = np.float32([(cx - half, cy - half), (cx + half, cy - half), (cx + half, cy + half), (cx - half, cy + half)])
+    dst = np.float32([project(x, y) for x, y in src])
+    m = cv2.getPerspectiveTransform(src, dst)
+    out = cv2.warpPerspective(rgb, m, (w, h), borderValue=(90, 90, 90))
+    corners = cv2.perspectiveTransform(np.float32([[(box[0], box[1]), (box[2], box[1]), (box[2], box[3]), (box[0], box[3])]]), m)[0]
+    return out, (float(corners[:, 0].min()), float(corners[:, 1].min()), float(corners[:, 0].max()), float(corners[:, 1].max()))
+
+
 def made_cases() -> dict[str, list[tuple[np.ndarray, list]]]:
     img = astronaut()
     cases: dict[str, list] = {"astronaut": [(img, [HEAD])]}
@@ -88,6 +118,7 @@ def made_cases() -> dict[str, list[tuple[np.ndarray, list]]]:
     cases["stretched to 7680x4320"] = [(stretched, [(HEAD[0] * sx, HEAD[1] * sy, HEAD[2] * sx, HEAD[3] * sy)])]
     gray = cv2.cvtColor(cv2.cvtColor(img, cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB)
     cases["grayscale, blurred (sigma 3)"] = [(gray, [HEAD]), (cv2.GaussianBlur(img, (0, 0), 3), [HEAD])]
+    cases["turned 40/60 deg (flat warp, both ways)"] = [(f, [b]) for f, b in (turn(img, HEAD, d) for d in (-60, -40, 40, 60))]
     return cases
 
 
@@ -133,16 +164,19 @@ def realfaces_photos(n: int) -> list:
     return out
 
 
-def realdf_frames(limit: int) -> list:
+def realdf_frames(limit: int, per_video: int = 1) -> list:
     folder = SHARED / "realdf-dev" / "videos"
     out = []
     for path in sorted(folder.rglob("*.mp4"))[:limit]:
         cap = cv2.VideoCapture(str(path))
-        cap.set(cv2.CAP_PROP_POS_FRAMES, int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) // 2)
-        ok, frame = cap.read()
+        count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
+        # Evenly inside the clip, ends left out: 1 -> the middle frame.
+        for k in range(per_video):
+            cap.set(cv2.CAP_PROP_POS_FRAMES, count * (k + 1) // (per_video + 1))
+            ok, frame = cap.read()
+            if ok:
+                out.append((frame[:, :, ::-1].copy(), None))
         cap.release()
-        if ok:
-            out.append((frame[:, :, ::-1].copy(), None))
     return out
 
 
@@ -176,26 +210,51 @@ def consensus(found: dict[str, list]) -> list:
     return refs
 
 
+def make_detector(spec: str):
+    """A detector from NAME or NAME:MAX_SIDE."""
+    from ddtool.media.faces import create_detector
+
+    name, _, side = spec.partition(":")
+    return create_detector(name, max_side=int(side)) if side else create_detector(name)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--detectors", default="hog,blazeface,blazeface-back,blazeface-front,mtcnn")
+    parser.add_argument("--detectors", default="hog,blazeface,blazeface-back,blazeface-front,mtcnn,centerface")
     parser.add_argument("--utk", type=int, default=60)
     parser.add_argument("--photos", type=int, default=60)
     parser.add_argument("--videos", type=int, default=120)
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--realdf-frames", type=int, default=1, help="frames per realdf-dev video")
+    parser.add_argument("--threads", type=int, default=1, help="torch and OpenCV threads")
+    parser.add_argument("--repeats", type=int, default=5, help="timed runs per detector and frame size")
+    parser.add_argument("--speed-only", action="store_true", help="skip the recall sets")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    from ddtool.media.faces import create_detector
-
+    cv2.setNumThreads(args.threads)
     names = args.detectors.split(",")
-    detectors = {n: create_detector(n) for n in names}
+    detectors = {n: make_detector(n) for n in names}
+    # Voters: one spelling per detector name; the cascade repeats its two models' boxes.
+    voters, seen = [], set()
+    for n in names:
+        base = n.split(":")[0]
+        if base != "blazeface" and base not in seen:
+            voters.append(n)
+            seen.add(base)
+    if not args.speed_only:
+        recall(args, detectors, voters)
+    speed(args, detectors)
+
+
+def recall(args, detectors: dict, voters: list) -> None:
+    names = list(detectors)
 
     def boxes(rgb):
         return {n: [(b.x0, b.y0, b.x1, b.y1) for b in d.detect(rgb)] for n, d in detectors.items()}
 
     utk, utk720 = utk_cases(args.utk)
     sets = {**made_cases(), "utkface crops": utk, "utk-in-720p (100 px, made)": utk720,
-            "realfaces-photos": realfaces_photos(args.photos), "realdf frames": realdf_frames(args.videos)}
+            "realfaces-photos": realfaces_photos(args.photos),
+            f"realdf frames ({args.realdf_frames}/video)": realdf_frames(args.videos, args.realdf_frames)}
     header = f"{'case set':40s} {'n':>4s} " + " ".join(f"{n:>19s}" for n in names)
     print("recall (faces found / faces) and false detections per set")
     print(header)
@@ -210,8 +269,7 @@ def main() -> None:
         for rgb, truth in items:
             found = boxes(rgb)
             if truth is None:
-                # The cascade repeats its two models' boxes: it does not vote.
-                truth = consensus({n: b for n, b in found.items() if n != "blazeface"})
+                truth = consensus({n: found[n] for n in voters})
             faces += len(truth)
             for n in names:
                 hit[n] += sum(any(matches(b, t) for b in found[n]) for t in truth)
@@ -228,19 +286,25 @@ def main() -> None:
     cells = " ".join(f"{f'{t[0]}/{t[1]} ({t[2]} false)':>19s}" for t in totals.values())
     print(f"{'all sets with faces':40s} {'':4s} {cells}")
 
-    print("\nms/frame (one face, median of 5 runs, torch threads =", args.threads, ")")
+
+
+def speed(args, detectors: dict) -> None:
+    print(f"\nms/frame, one face: median of {args.repeats} rounds, the detectors interleaved in each round so load "
+          f"swings on a shared machine hit them alike; wall time, and CPU time of this process (threads = {args.threads})")
     face = astronaut()
     for hw in ((720, 1280), (1080, 1920)):
         frame, _ = paste(face, HEAD, hw, hw[0] // 5, (hw[0] // 4, hw[1] // 3))
-        row = []
-        for n, d in detectors.items():
-            d.detect(frame)
-            times = []
-            for _ in range(5):
-                tick = time.perf_counter()
+        wall = {n: [] for n in detectors}
+        cpu = {n: [] for n in detectors}
+        for d in detectors.values():
+            d.detect(frame)  # warm-up: first-call allocations
+        for _ in range(args.repeats):
+            for n, d in detectors.items():
+                tick, cpu_tick = time.perf_counter(), time.process_time()
                 d.detect(frame)
-                times.append(time.perf_counter() - tick)
-            row.append(f"{n} {1000 * float(np.median(times)):.1f}")
+                wall[n].append(time.perf_counter() - tick)
+                cpu[n].append(time.process_time() - cpu_tick)
+        row = [f"{n} {1000 * float(np.median(wall[n])):.1f} ({1000 * float(np.median(cpu[n])):.1f} CPU)" for n in detectors]
         print(f"  {hw[1]}x{hw[0]}: " + ", ".join(row))
 
 

@@ -20,7 +20,7 @@ import numpy as np
 from ddtool.errors import ConfigError, InputError
 from ddtool.media.video import Frame, prefetch, read_frames
 
-DETECTORS = ("hog", "cnn", "yunet", "blazeface", "blazeface-back", "blazeface-front", "mtcnn")
+DETECTORS = ("hog", "cnn", "yunet", "blazeface", "blazeface-back", "blazeface-front", "mtcnn", "centerface")
 # What `scan` and `explain` use unless told otherwise. The measurement
 # (docs/media.md "Choosing the default") favours "blazeface", but the shipped
 # LDFnet ranks the demo clips the wrong way round on BlazeFace crops, so the
@@ -433,7 +433,8 @@ def create_detector(
 
     "hog" (default, the papers' protocol), "cnn" (dlib MMOD), "yunet" (needs
     `model_path`), "blazeface-back" (256 px model), "blazeface-front" (128 px),
-    "blazeface" (back, then front where back finds nothing), "mtcnn".
+    "blazeface" (back, then front where back finds nothing), "mtcnn",
+    "centerface" (ONNX through cv2.dnn).
     `model_path` replaces the shipped/default model file (a folder for
     blazeface and mtcnn). `max_side`: hog/cnn/yunet/mtcnn run on the frame downscaled
     to this longer side (None = full resolution); BlazeFace always letterboxes
@@ -442,7 +443,7 @@ def create_detector(
     drop detections scoring below it (default: 0.0 for hog/cnn, which is
     face_recognition's threshold; 0.6 for yunet, OpenCV's sample default;
     0.65/0.75 for the back/front BlazeFace models, MediaPipe's; 0.7 for mtcnn, its
-    O-Net threshold).
+    O-Net threshold; 0.5 for centerface).
     """
     score = {} if min_score is None else {"min_score": min_score}
     key = str(name).lower()
@@ -460,6 +461,10 @@ def create_detector(
         return BlazeFaceDetector(model_path, front=key == "blazeface-front", min_score=min_score)
     if key == "mtcnn":
         return MtcnnDetector(model_path, max_side=max_side, **score)
+    if key == "centerface":
+        from ddtool.media.centerface import CenterFaceDetector  # its own module: cv2.dnn, ONNX
+
+        return CenterFaceDetector(model_path, max_side=max_side, **score)
     raise ConfigError(f"unknown face detector {name!r}; choose one of: {', '.join(DETECTORS)}")
 
 
