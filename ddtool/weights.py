@@ -17,17 +17,14 @@ weights: point `DDTOOL_WEIGHTS` at a copy of the repository's `weights/`.
 from __future__ import annotations
 
 import json
-import os
 import shlex
 import shutil
-import sys
 from pathlib import Path
 from typing import Any
 
 from ddtool.errors import CheckpointError, ConfigError
 from ddtool.io import atomic_path, sha256_file, write_json_atomic
 
-WEIGHTS_ENV = "DDTOOL_WEIGHTS"
 DEFAULT_MODEL = "ldfnet"  # the paper's lightweight detector; scan's choice when no card says otherwise
 NOT_TRAINED_ON = "not trained or validated on FaceForensics++, Celeb-DF or DFDC"
 BENCHMARK_DATASETS = ("FaceForensics", "Celeb-DF", "DFDC")
@@ -43,26 +40,7 @@ REQUIRED_FIELDS = {
     "statement": f"the statement that it was {NOT_TRAINED_ON}",
 }
 from ddtool.models.checkpoint import WEIGHT_SUFFIXES, card_path_for  # noqa: E402
-
-
-def _source_checkout_weights() -> Path:
-    # ddtool/weights.py -> <checkout>/weights; only meaningful when ddtool runs from a checkout
-    return Path(__file__).resolve().parents[1] / "weights"
-
-
-def shipped_weights_dir() -> Path:
-    """The folder shipped weights are read from (it may not exist: then nothing ships)."""
-    override = os.environ.get(WEIGHTS_ENV)
-    if override:
-        folder = Path(override).expanduser()
-        if not folder.is_dir():
-            raise ConfigError(f"{WEIGHTS_ENV}={override} is not a folder; point it at a folder of NAME.safetensors + NAME.json files or unset it")
-        return folder
-    checkout = _source_checkout_weights()
-    if checkout.is_dir():
-        return checkout
-    installed = Path(sys.prefix) / "share" / "ddtool" / "weights"
-    return installed if installed.is_dir() else checkout
+from ddtool.locations import WEIGHTS_ENV, shipped_weights_dir  # noqa: E402,F401  (re-exported)
 
 
 def resolve_weights(path: str | Path) -> Path:

@@ -9,7 +9,7 @@ REPO = Path(__file__).resolve().parents[1]
 MAX_LINES = 500
 # Over the limit today, owned by the work that rewrites them (scan panel, crop styles); each must
 # shrink below MAX_LINES and leave this list. The test fails once one is under, so the list cannot rot.
-KNOWN_OVER = {"ddtool/scan/pipeline.py", "ddtool/media/faces.py"}
+KNOWN_OVER: set[str] = set()  # every module is under MAX_LINES; keep it so
 
 
 def _checker():

@@ -21,6 +21,7 @@ import cv2
 import numpy as np
 import torch
 
+from ddtool.media.images import as_rgb  # noqa: F401  (re-exported: scan and explain cut crops through this module)
 from ddtool.errors import ConfigError
 from ddtool.media.crops import CROP_STYLES
 
@@ -84,17 +85,6 @@ def resolve_preprocess(spec: Any, card: dict[str, Any] | None = None) -> Preproc
         crop=str(block.get("crop") or "box"),
         margin=margin,
     )
-
-
-def as_rgb(image: np.ndarray) -> np.ndarray:
-    """Grayscale and RGBA crops become RGB uint8 (alpha dropped)."""
-    if image.ndim == 2:
-        return np.repeat(image[:, :, None], 3, axis=2)
-    if image.shape[2] == 4:
-        return np.ascontiguousarray(image[:, :, :3])
-    if image.shape[2] == 1:
-        return np.repeat(image, 3, axis=2)
-    return image
 
 
 def resize_face(face: np.ndarray, size: tuple[int, int], interpolation: str = "auto") -> np.ndarray:

@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 
 from ddtool.errors import ConfigError
-from ddtool.media.faces import Box, FaceDetector, _check_card_sha256, face_detector_weights_dir
+from ddtool.media.face_box import Box, FaceDetector, _check_card_sha256, face_detector_weights_dir
 
 STRIDE = 4  # input pixels per heatmap cell
 # Output names in the ONNX graph: heatmap (1 ch), log size (h, w), offset (y, x), landmarks (5 x (y, x)).
