@@ -298,8 +298,9 @@ def print_summary(report: dict) -> None:
 
 def write_cards(report: dict, members: dict) -> None:
     from ddtool.io import write_json_atomic
-    from ddtool.models.checkpoint import card_path_for
+    from ddtool.models.checkpoint import card_path_for, strip_machine_paths
 
+    report = strip_machine_paths(report)  # cards travel: no absolute paths of this machine
     for spec, m in members.items():
         if "@" in spec:
             continue

@@ -191,12 +191,12 @@ def test_report_shows_a_detector_panel_when_present():
     doc = {"path": "x.mp4", "kind": "video", "verdict": "uncertain", "score": 0.55, "threshold": 0.5, "aggregate": "mean",
            "strength": {"level": "low", "reasons": ["the detectors disagree"]},
            "panel": [{"name": "ldfnet", "weights": "a.safetensors", "sha256": "ab" * 32, "score": 0.7, "operating_point": 0.6,
-                      "reference_percentile": 93.0, "verdict": "fake"},
+                      "reference_percentile": 0.93, "verdict": "fake"},
                      {"name": "meso", "weights": "b.safetensors", "sha256": "cd" * 32, "score": 0.2, "operating_point": 0.5,
-                      "reference_percentile": 40.0, "verdict": "real"}]}
+                      "reference_percentile": 0.40, "verdict": "real"}]}
     html = report_html(doc, [], None)
     assert 'class="verdict uncertain low"' in html and "UNCERTAIN" in html
-    assert "meso" in html and "93.0" in html and "cd" * 32 in html
+    assert "meso" in html and "93%" in html and "cd" * 32 in html  # reference_percentile is a share of real reference faces
 
 
 def test_failed_input_writes_only_an_error_entry(tmp_path, fake_weights, capsys):

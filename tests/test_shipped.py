@@ -93,11 +93,11 @@ def test_every_shipped_model_loads_and_scores():
 
 @pytest.fixture(scope="module")
 def demo_scores() -> tuple[float, float]:
-    """Scores of the two example clips with the default shipped model, as `make demo` scans them."""
+    """Scores of the two example clips with the default shipped single model (LDFnet; `make demo` now runs the panel)."""
     import os
 
     os.environ.pop(WEIGHTS_ENV, None)
-    options = ScanOptions(frames=16)
+    options = ScanOptions(frames=16, weights=str(default_weights()))
     (real,) = scan_path(EXAMPLES / "astronaut_real.mp4", options)
     (fake,) = scan_path(EXAMPLES / "astronaut_fake.mp4", options)
     assert real.scanned and fake.scanned and real.frames_sampled == fake.frames_sampled == 16

@@ -63,7 +63,7 @@ def weights(
                           _trained_on(entry), _auc(entry), _operating_point(entry), _sha_cell(entry))
         out.print(table)  # the result: stdout, full width in a pipe
         out.print(
-            "* scan's default (+: in the default panel) · real/fake: training crops · AUC: the card's benchmark, % · "
+            "* default single model (explain; scan without panel.txt) · +: scan's default panel · real/fake: training crops · AUC: the card's benchmark, % · "
             "5% FPR at: P(fake) flagging 5% of real reference faces (`ddtool weights calibrate`)\n"
             "training data, commands and metrics in full: `ddtool weights --json`",
             highlight=False,
