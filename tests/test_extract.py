@@ -192,3 +192,27 @@ def test_cli_features_noise_on_extracted_cache(reference, tmp_path, capsys):
     assert done.value.code == 0
     assert np.load(cache / "noise_volumes.npz")["volume"].shape == (4, 3, 100, 100)
     assert len(pd.read_csv(cache / "noise_stats.csv")) == 8
+
+
+def test_extract_cuts_the_crop_style_a_card_asks_for(dataset, reference, tmp_path):
+    """--crop mesonet_aligned writes landmark-aligned squares and records the style; eval then accepts only matching cards."""
+    import json
+
+    from ddtool.evaluate.predict import check_cache_crop
+
+    aligned = tmp_path / "aligned"
+    extract(dataset, aligned, options=ExtractOptions(frames=2, size=64, crop="mesonet_aligned"))
+    config = json.loads((aligned / "extract_config.json").read_text(encoding="utf-8"))
+    assert config["crop"] == "mesonet_aligned"
+    assert "crop" not in json.loads((reference / "extract_config.json").read_text(encoding="utf-8"))  # box caches unchanged
+    rows, boxed = read(aligned, "manifest.csv"), read(reference, "manifest.csv")
+    assert len(rows) == len(boxed) > 0
+    first_aligned = cv2.imread(str(aligned / rows["crop_path"].iloc[0]))
+    first_box = cv2.imread(str(reference / boxed["crop_path"].iloc[0]))
+    assert first_aligned.shape == first_box.shape == (64, 64, 3)
+    assert np.abs(first_aligned.astype(int) - first_box.astype(int)).mean() > 5  # a different cut of the same face
+    check_cache_crop(aligned, {"model": "meso4", "input": {"crop": "mesonet_aligned"}})
+    with pytest.raises(ConfigError, match="mesonet_aligned"):
+        check_cache_crop(aligned, {"model": "meso4", "input": {"crop": "box"}})
+    with pytest.raises(ConfigError, match="crop style"):
+        ExtractOptions(crop="diagonal").validate()

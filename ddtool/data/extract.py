@@ -67,6 +67,7 @@ class ExtractOptions:
     size: int = 256
     margin: float = 0.0
     all_faces: bool = False
+    crop: str = "box"  # crop style (media.crops.CROP_STYLES): a cache is cut the way the model to train/evaluate expects
 
     def sampling(self, label: int) -> tuple[int | None, int | None]:
         """(interval, frames) for one class."""
@@ -94,9 +95,16 @@ class ExtractOptions:
             raise ConfigError(f"--size must be at least 16 pixels, got {self.size}")
         if not 0.0 <= self.margin <= 2.0:
             raise ConfigError(f"--margin is a fraction of the face box (0 to 2), got {self.margin}")
+        from ddtool.media.crops import CROP_STYLES
+
+        if self.crop not in CROP_STYLES:
+            raise ConfigError(f"--crop {self.crop!r} is not a crop style; choose one of {', '.join(CROP_STYLES)}")
 
     def fingerprint(self) -> dict:
-        return {**asdict(self), "crop_format": CROP_SUFFIX.lstrip(".")}
+        settings = asdict(self)
+        if settings["crop"] == "box":  # caches cut before crop styles existed stay resumable
+            del settings["crop"]
+        return {**settings, "crop_format": CROP_SUFFIX.lstrip(".")}
 
 
 @dataclass
@@ -179,7 +187,12 @@ class _VideoProcessor:
         from ddtool.media.faces import FaceExtractor, create_detector
 
         detector = create_detector(options.detector, model_path=options.detector_model)
-        self.extractor = FaceExtractor(detector, size=options.size, margin=options.margin, all_faces=options.all_faces)
+        views = None
+        if options.crop != "box":
+            from ddtool.media.crops import view_cropper
+
+            views = {options.crop: view_cropper((options.crop, options.margin, options.size, "auto"))}
+        self.extractor = FaceExtractor(detector, size=options.size, margin=options.margin, all_faces=options.all_faces, views=views)
         self.options = options
 
     def __call__(self, item: Item, cache: Path) -> VideoOutcome:
@@ -209,7 +222,8 @@ class _VideoProcessor:
         for crop in sorted(crops, key=lambda c: (c.frame_index, c.track_id)):
             name = f"{crop.frame_index:06d}_{crop.track_id}{CROP_SUFFIX}"
             try:
-                write_png(partial / name, crop.image, compression=PNG_COMPRESSION)
+                image = crop.views[self.options.crop] if self.options.crop != "box" else crop.image
+                write_png(partial / name, image, compression=PNG_COMPRESSION)
             except OSError:
                 raise InputError(f"cannot write {partial / name}; check free disk space and permissions") from None
             rows.append(_manifest_row(item, crop, f"{CROPS_DIR}/{item.video_id}/{name}"))
