@@ -40,6 +40,28 @@ def model_registry_restored():
         yield
 
 
+def run_cli(args, capsys) -> tuple[int, str, str]:
+    """Run the ddtool CLI in-process: (exit code, stdout, stderr)."""
+    from ddtool.cli import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main([str(a) for a in args])
+    captured = capsys.readouterr()
+    return (exit_info.value.code or 0), captured.out, captured.err
+
+
+def scan_and_explain_with_detector(card: Path, out_dir: Path, capsys, scan: list[str], explain: list[str]) -> None:
+    """`scan` and `explain --gradcam` of the example photo with the given face-detector options both find the face."""
+    import json
+
+    code, out, err = run_cli(["scan", FACE_IMAGE, "--weights", card, *scan, "--json"], capsys)
+    assert code == 0, err
+    assert json.loads(out)["inputs"][0]["faces"] == 1
+    code, out, err = run_cli(["explain", "--gradcam", FACE_IMAGE, "--weights", card, *explain, "--out", out_dir, "--json"], capsys)
+    assert code == 0, err
+    assert json.loads(out)["files"]
+
+
 def write_video(path: Path, frames: list[np.ndarray], fps: float = 25.0, fourcc: str = "mp4v") -> Path:
     """Write BGR frames to a video file with OpenCV; return the path."""
     h, w = frames[0].shape[:2]

@@ -9,12 +9,12 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import FACE_IMAGE, REPO, face_frames
+from conftest import FACE_IMAGE, REPO, face_frames, run_cli, scan_and_explain_with_detector
 from ddtool.errors import ConfigError
 from ddtool.media.centerface import STRIDE, decode_centerface
 from ddtool.media.faces import Box, FaceExtractor, create_detector
 from ddtool.media.video import Frame
-from test_scan import checkpoints, run_cli  # noqa: F401 (fixture)
+from test_scan import checkpoints  # noqa: F401 (fixture)
 
 SHIPPED = REPO / "weights" / "face_detectors"
 HEAD = Box(175, 76, 266, 167)  # the astronaut's face in examples/astronaut.jpg (HOG's box)
@@ -223,18 +223,11 @@ def test_missing_junk_and_changed_model_files_are_one_line_config_errors(tmp_pat
 def test_scan_explain_and_extract_take_centerface(tmp_path, checkpoints, face_video, capsys):  # noqa: F811
     model = tmp_path / "cf.onnx"
     shutil.copyfile(SHIPPED / "centerface.onnx", model)
-    code, out, err = run_cli(
-        ["scan", str(FACE_IMAGE), "--weights", str(checkpoints["real"]), "--detector", "centerface",
-         "--detector-model", str(model), "--json"], capsys,
+    scan_and_explain_with_detector(
+        checkpoints["real"], tmp_path / "x", capsys,
+        scan=["--detector", "centerface", "--detector-model", str(model)],
+        explain=["--detector", "centerface"],
     )
-    assert code == 0, err
-    assert json.loads(out)["inputs"][0]["faces"] == 1
-    code, out, err = run_cli(
-        ["explain", "--gradcam", str(FACE_IMAGE), "--weights", str(checkpoints["real"]), "--detector", "centerface",
-         "--out", str(tmp_path / "x"), "--json"], capsys,
-    )
-    assert code == 0, err
-    assert json.loads(out)["files"]
     data = tmp_path / "data"
     for label in ("real", "fake"):
         (data / label).mkdir(parents=True)

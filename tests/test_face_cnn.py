@@ -9,12 +9,12 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import FACE_IMAGE, REPO, face_frames
+from conftest import FACE_IMAGE, REPO, face_frames, run_cli, scan_and_explain_with_detector
 from ddtool.errors import ConfigError
 from ddtool.media.face_nets import blazeface_anchors
 from ddtool.media.faces import RECOMMENDED_DETECTOR, Box, FaceExtractor, create_detector
 from ddtool.media.video import Frame
-from test_scan import checkpoints, run_cli  # noqa: F401 (fixture)
+from test_scan import checkpoints  # noqa: F401 (fixture)
 
 SHIPPED = REPO / "weights" / "face_detectors"
 # The astronaut's face in examples/astronaut.jpg (512x512): HOG's box.
@@ -208,18 +208,11 @@ def test_a_copied_model_folder_works(tmp_path, astronaut):
 def test_scan_and_explain_take_detector_and_detector_model(tmp_path, checkpoints, capsys):  # noqa: F811
     model = tmp_path / "bf.safetensors"
     shutil.copyfile(SHIPPED / "blazeface_back.safetensors", model)
-    code, out, err = run_cli(
-        ["scan", str(FACE_IMAGE), "--weights", str(checkpoints["real"]), "--detector", "blazeface-back",
-         "--detector-model", str(model), "--json"], capsys,
+    scan_and_explain_with_detector(
+        checkpoints["real"], tmp_path / "x", capsys,
+        scan=["--detector", "blazeface-back", "--detector-model", str(model)],
+        explain=["--detector", "mtcnn", "--detector-model", str(SHIPPED)],
     )
-    assert code == 0, err
-    assert json.loads(out)["inputs"][0]["faces"] == 1
-    code, out, err = run_cli(
-        ["explain", "--gradcam", str(FACE_IMAGE), "--weights", str(checkpoints["real"]), "--detector", "mtcnn",
-         "--detector-model", str(SHIPPED), "--out", str(tmp_path / "x"), "--json"], capsys,
-    )
-    assert code == 0, err
-    assert json.loads(out)["files"]
 
 
 @pytest.mark.parametrize("command", ("scan", "explain"))

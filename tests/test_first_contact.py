@@ -18,6 +18,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
+from conftest import run_cli
 from ddtool.cli import main
 from ddtool.errors import CheckpointError, InputError
 from ddtool.evaluate.evaluation import default_out_dir, evaluate_checkpoint
@@ -31,12 +32,6 @@ EXAMPLE_JPEG = REPO / "examples" / "astronaut.jpg"
 COMMANDS = ("scan", "explain", "extract", "features", "features noise", "train", "eval", "report", "data", "data add", "data list",
             "data remove", "models", "profile", "offline", "offline fetch", "offline faces", "offline forge", "weights")
 
-
-def run_cli(args, capsys):
-    with pytest.raises(SystemExit) as exit_info:
-        main([str(a) for a in args])
-    captured = capsys.readouterr()
-    return (exit_info.value.code or 0), captured.out, captured.err
 
 
 # --------------------------------------------------------------------------- checkpoints that are not there

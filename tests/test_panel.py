@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from ddtool.cli.app import main
+from conftest import run_cli
 from ddtool.errors import CheckpointError, InputError
 from ddtool.scan.calibration import BAND, operating_point, reference_percentile, verdict_for
 from ddtool.scan.verdict import EXIT_UNCERTAIN, exit_code_for_verdicts
@@ -35,12 +35,6 @@ def _point_around(score: float, percentile: float) -> dict:
 def _p_fake(fake_bias: float) -> float:
     return float(torch.sigmoid(torch.tensor(fake_bias)))
 
-
-def run_cli(args, capsys):
-    with pytest.raises(SystemExit) as info:
-        main([str(a) for a in args])
-    captured = capsys.readouterr()
-    return info.value.code or 0, captured.out, captured.err
 
 
 def test_operating_point_flags_at_most_the_target_share():

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from ddtool.cli.app import main
+from conftest import run_cli
 from ddtool.scan.outputs import output_dir_name, segments_srt, srt_time
 from ddtool.scan.pipeline import FrameScore, ScanOptions, ScanResult, exit_code_for, judge, scan_path
 from ddtool.models.checkpoint import save_checkpoint
@@ -34,12 +34,6 @@ def checkpoints(tmp_path_factory):
         paths[verdict] = folder / f"tiny_{verdict}.safetensors"
     return paths
 
-
-def run_cli(args, capsys):
-    with pytest.raises(SystemExit) as exit_info:
-        main(args)
-    captured = capsys.readouterr()
-    return (exit_info.value.code or 0), captured.out, captured.err
 
 
 def test_scan_video_end_to_end(face_video, checkpoints, tmp_path, capsys):

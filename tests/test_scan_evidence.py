@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from conftest import run_cli
 from ddtool.cli.app import main
 from ddtool.scan.outputs import output_dir_name
 from ddtool.models.checkpoint import save_checkpoint
@@ -44,12 +45,6 @@ def fake_weights(tmp_path_factory):
     )
     return folder / "tiny_fake.safetensors"
 
-
-def run_cli(args, capsys):
-    with pytest.raises(SystemExit) as exit_info:
-        main([str(a) for a in args])
-    captured = capsys.readouterr()
-    return (exit_info.value.code or 0), captured.out, captured.err
 
 
 def _strings(value):

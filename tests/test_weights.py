@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 import torch
 
-from ddtool.cli.app import main
+from conftest import run_cli
 from ddtool.errors import ConfigError
 from ddtool.models.checkpoint import load_checkpoint, save_checkpoint
 from ddtool.weights import (
@@ -46,12 +46,6 @@ def ship_tiny(folder: Path, name: str, fake_bias: float = 0.0, **fields) -> Path
     torch.manual_seed(0)
     return save_checkpoint(TinyDetector(fake_bias=fake_bias), folder / name, register_tiny(), {}, **fields)
 
-
-def run_cli(args, capsys):
-    with pytest.raises(SystemExit) as exit_info:
-        main(args)
-    captured = capsys.readouterr()
-    return (exit_info.value.code or 0), captured.out, captured.err
 
 
 @pytest.fixture()
