@@ -69,7 +69,10 @@ def load_member(spec: str):
 
 def cache_file(cache: Path, detector, frames: int, face_detector: str) -> Path:
     view = "-".join(str(v) for v in detector.preprocess.view)
-    key = hashlib.sha256(f"{detector.weights_sha256}|{frames}|{face_detector}|{view}".encode()).hexdigest()[:16]
+    from ddtool.media.faces import SCAN_COARSE_SIDE
+
+    # The coarse pass changes the boxes, so it is part of what the scores were made with.
+    key = hashlib.sha256(f"{detector.weights_sha256}|{frames}|{face_detector}|coarse{SCAN_COARSE_SIDE}|{view}".encode()).hexdigest()[:16]
     return cache / f"{detector.key}_{key}.json"
 
 
@@ -225,7 +228,7 @@ def main() -> None:
     parser.add_argument("--panel", default=None, help="comma-separated calibrated weights fused as scan does [default: weights/panel.txt]")
     parser.add_argument("--variant", action="append", default=[], help="NAME@boxMARGIN: the weights re-cut with a box crop")
     parser.add_argument("--frames", type=int, default=10)
-    parser.add_argument("--detector", default="hog")
+    parser.add_argument("--detector", default=None, help="face detector [default: scan's]")
     parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--write-cards", action="store_true")
@@ -234,6 +237,10 @@ def main() -> None:
                         help="JSON of `ddtool weights calibrate --save-scores`: derive the panel's band from real reference faces only")
     args = parser.parse_args()
 
+    if args.detector is None:
+        from ddtool.media.faces import DEFAULT_SCAN_DETECTOR
+
+        args.detector = DEFAULT_SCAN_DETECTOR
     rows = read_labels(args.data)
     panel = args.panel.split(",") if args.panel else panel_names()
     names = args.weights.split(",") if args.weights else list(panel)

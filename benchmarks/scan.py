@@ -1,7 +1,7 @@
 """How long `ddtool scan` takes on a video, split into decode, face detection,
 cropping and model, against decoding the same sampled frames alone.
 
-    python benchmarks/scan.py [VIDEO] [--detector NAME] [--model sfic_resnet26 | --weights W] [--frames 32] [--threads 2]
+    python benchmarks/scan.py [VIDEO] [--detector NAME] [--model sfic_resnet26 | --weights W] [--frames 32] [--threads N]
     python benchmarks/scan.py --write-h264 OUT.mp4 --size 1920x1080 [--source CLIP]   # make a test clip
 
 Goal: a scan within 2x of decode-only time. VIDEO is any video file; without
@@ -81,29 +81,39 @@ def write_h264(out: Path, size: tuple[int, int], source: Path = REALDF_CLIP, crf
     return out
 
 
-def cpu_split(video: Path, indices, extractor, detector, decode_cpu: float) -> None:
+def cpu_split(video: Path, indices, extractor, panel, decode_cpu: float) -> None:
     """Each step alone, in this process's CPU seconds: on a shared machine wall time
     swings with the other jobs' load, CPU time much less. On an idle machine with
     the steps overlapped, the scan's wall time is at most about their sum."""
-    from ddtool.media.faces import crop_face
+    from ddtool.media.faces import FaceCrop, crop_face
     from ddtool.media.video import read_frames
+    from ddtool.scan.pipeline import SCORE_CHUNK
 
     frames = list(read_frames(video, indices))
     cpu = time.process_time()
     boxes = [extractor.detector.detect(frame.image) for frame in frames]
     detect = time.process_time() - cpu
     cpu = time.process_time()
-    crops = [crop_face(frame.image, max(found, key=lambda b: b.area), margin=extractor.margin, size=extractor.size)
-             for frame, found in zip(frames, boxes) if found]  # the largest face, as scan keeps
+    crops = []
+    for frame, found in zip(frames, boxes):
+        if found:  # the largest face, as scan keeps, cut in every panel member's view
+            box = max(found, key=lambda b: b.area)
+            crops.append(FaceCrop(frame.index, frame.timestamp, box, 0,
+                                  crop_face(frame.image, box, margin=extractor.margin, size=extractor.size),
+                                  {key: cut(frame.image, box) for key, cut in extractor.views.items()}))
     crop = time.process_time() - cpu
-    cpu = time.process_time()
-    if crops:
-        detector.fake_probability(crops)
-    model = time.process_time() - cpu
-    work = detect + crop + model
+    models = {}
+    for member in panel.members:
+        cpu = time.process_time()
+        if crops:
+            member.fake_probability([c.views[member.key] for c in crops], batch=SCORE_CHUNK)  # scan's chunk
+        models[member.key] = time.process_time() - cpu
+    model = sum(models.values())
+    per_model = ", ".join(f"{k} {1000 * v / max(1, len(crops)):.0f}" for k, v in models.items())
     print(f"CPU split (each step alone): decode {decode_cpu:.2f} s, detect {detect:.2f} s ({1000 * detect / max(1, len(frames)):.0f} ms/frame), "
-          f"crop {crop:.2f} s, model {model:.2f} s ({1000 * model / max(1, len(crops)):.0f} ms/face)")
+          f"crop {crop:.2f} s, model {model:.2f} s (ms/face: {per_model})")
     # The 2x goal leaves detection + crop + model one decode's worth of time when nothing overlaps.
+    work = detect + crop + model
     print(f"  detect + crop + model = {work:.2f} s = {work / max(1e-9, decode_cpu):.2f}x decode; "
           f"serial total {decode_cpu + work:.2f} s = {(decode_cpu + work) / max(1e-9, decode_cpu):.2f}x decode")
 
@@ -115,7 +125,7 @@ def main() -> None:
     parser.add_argument("--model", default=None, help="untrained model at its paper input size")
     parser.add_argument("--weights", default=None, help="a checkpoint (default: the shipped default model)")
     parser.add_argument("--frames", type=int, default=32)
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads per stage (default: scan's, ddtool.device.stage_threads)")
     parser.add_argument("--runs", type=int, default=2, help="repeat and keep the fastest (the machine is shared)")
     parser.add_argument("--write-h264", type=Path, default=None, metavar="OUT", help="write an H.264 test clip and stop")
     parser.add_argument("--size", default="1920x1080", help="with --write-h264: WxH")
@@ -125,10 +135,16 @@ def main() -> None:
         w, h = (int(v) for v in args.size.lower().split("x"))
         print(f"wrote {write_h264(args.write_h264, (w, h), args.source)}")
         return
-    torch.set_num_threads(args.threads)
+    import cv2
+
+    from ddtool.device import stage_threads
+
+    # The CPU split runs each step alone in this thread with the threads scan gives each stage.
+    torch.set_num_threads(stage_threads(args.threads))
+    cv2.setNumThreads(stage_threads(args.threads))
 
     from ddtool.media.video import probe, read_frames, sample_indices
-    from ddtool.scan.detector import load_detector
+    from ddtool.scan.panel import load_panel
     from ddtool.scan.pipeline import ScanOptions, make_extractor, scan_file
 
     started = time.perf_counter()
@@ -139,10 +155,11 @@ def main() -> None:
     indices = sample_indices(info.frame_count, frames=args.frames)
 
     untrained = args.model is not None and args.weights is None
-    options = ScanOptions(model=args.model, weights=args.weights, untrained=untrained, frames=args.frames)
+    options = ScanOptions(model=args.model, weights=args.weights, untrained=untrained, frames=args.frames, threads=args.threads)
     if args.detector:
         options.detector = args.detector
-    detector = load_detector(args.model, args.weights, untrained=untrained)
+    # What a plain `ddtool scan` runs: the default panel, unless one model is asked for.
+    detector = load_panel(None, args.model, args.weights, untrained)
     extractor = make_extractor(options, detector)
     decode_only, scans, cpu_decode, cpu_scan = [], [], [], []
     for _ in range(args.runs):
@@ -157,7 +174,8 @@ def main() -> None:
     best_decode = min(decode_only)
     wall, result = min(scans, key=lambda item: item[0])
     t = result.timings
-    print(f"sampled frames: {len(indices)} (decoded {decoded}); faces scored: {len(result.frames)}; model {detector.name} at {detector.input_hw}, crop margin {detector.crop_margin}")
+    members = ", ".join(f"{m.key} ({m.name} at {m.input_hw[0]} px, margin {m.crop_margin}, {m.crop_style})" for m in detector.members)
+    print(f"sampled frames: {len(indices)} (decoded {decoded}); faces scored: {len(result.frames)}; detector {options.detector}; models: {members}")
     print(f"decode-only        {best_decode:7.2f} s")
     print(f"scan total         {wall:7.2f} s  = {wall / best_decode:.2f}x decode-only")
     # CPU seconds (all threads of this process) move less than wall time on a loaded machine.

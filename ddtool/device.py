@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from contextlib import contextmanager
+
 import torch
 
 from ddtool.errors import ConfigError
@@ -24,3 +27,35 @@ def resolve_device(option: str) -> torch.device:
         return torch.device(option)
     except RuntimeError:
         raise ConfigError(unknown) from None
+
+
+def stage_threads(requested: int | None = None) -> int:
+    """CPU threads for each stage of a pipelined scan (decode, detect, score run at once).
+
+    None: about half the cores minus the decoder's share, at least 1. On 2
+    cores that is 1: one thread per stage did the same work in less CPU time
+    than two, which only wait on each other (docs/scan.md "Speed").
+    """
+    if requested is not None:
+        if isinstance(requested, bool) or not isinstance(requested, int) or requested < 1:
+            raise ConfigError(f"--threads {requested!r}: must be a whole number of at least 1")
+        return requested
+    return max(1, ((os.cpu_count() or 1) - 1) // 2)
+
+
+@contextmanager
+def opencv_threads(count: int):
+    """OpenCV's thread pool (cv2.dnn, resizes) at `count` for a block, restored after (it is process-wide)."""
+    import cv2
+
+    before = cv2.getNumThreads()
+    cv2.setNumThreads(count)
+    try:
+        yield
+    finally:
+        cv2.setNumThreads(before)
+
+
+def torch_threads(count: int) -> None:
+    """torch's intra-op threads for the calling thread (a thread pool's initializer: the setting is per thread)."""
+    torch.set_num_threads(count)

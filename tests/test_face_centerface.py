@@ -12,7 +12,7 @@ import pytest
 from conftest import FACE_IMAGE, REPO, face_frames, run_cli, scan_and_explain_with_detector
 from ddtool.errors import ConfigError
 from ddtool.media.centerface import STRIDE, decode_centerface
-from ddtool.media.faces import Box, FaceExtractor, create_detector
+from ddtool.media.faces import DEFAULT_SCAN_DETECTOR, SCAN_COARSE_SIDE, Box, FaceExtractor, create_detector, scan_face_detector
 from ddtool.media.video import Frame
 from test_scan import checkpoints  # noqa: F401 (fixture)
 
@@ -27,7 +27,10 @@ def astronaut() -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def centerface():
-    return create_detector("centerface")
+    # scan's default detector as scan and explain run it (coarse pass first, full search where it finds nothing).
+    detector = scan_face_detector()
+    assert detector.name == DEFAULT_SCAN_DETECTOR == "centerface" and detector.first_side == SCAN_COARSE_SIDE
+    return detector
 
 
 @pytest.fixture(scope="module")

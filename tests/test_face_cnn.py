@@ -12,14 +12,14 @@ import pytest
 from conftest import FACE_IMAGE, REPO, face_frames, run_cli, scan_and_explain_with_detector
 from ddtool.errors import ConfigError
 from ddtool.media.face_nets import blazeface_anchors
-from ddtool.media.faces import RECOMMENDED_DETECTOR, Box, FaceExtractor, create_detector
+from ddtool.media.faces import Box, FaceExtractor, create_detector, scan_face_detector
 from ddtool.media.video import Frame
 from test_scan import checkpoints  # noqa: F401 (fixture)
 
 SHIPPED = REPO / "weights" / "face_detectors"
 # The astronaut's face in examples/astronaut.jpg (512x512): HOG's box.
 HEAD = Box(175, 76, 266, 167)
-CNN_DETECTORS = ("blazeface", "blazeface-back", "blazeface-front", "mtcnn")
+CNN_DETECTORS = ("blazeface", "blazeface-back", "blazeface-front", "mtcnn", "centerface")
 
 
 @pytest.fixture(scope="module")
@@ -106,36 +106,36 @@ def test_box_mapping_keeps_landmarks_and_old_callers_work():
     assert Box(0, 0, 10, 20).landmarks is None and Box(0, 0, 10, 20).scaled(2.0) == Box(0, 0, 20, 40)
 
 
-def test_recommended_finds_the_face_stretched_to_8k_where_hog_fails(detectors, astronaut):
+def test_scan_default_finds_the_face_stretched_to_8k_where_hog_fails(detectors, astronaut):
     # The whole photo stretched to 7680x4320 (16:9): the face is 1.78x too wide.
     frame = cv2.resize(astronaut, (7680, 4320), interpolation=cv2.INTER_LINEAR)
     assert detectors["hog"].detect(frame) == []
-    boxes = create_detector(RECOMMENDED_DETECTOR).detect(frame)
+    boxes = scan_face_detector().detect(frame)
     assert boxes
     cx, cy = boxes[0].center
     # The head: x 2625..3990, y 641..1409 in the stretched frame.
     assert 2625 < cx < 3990 and 641 < cy < 1409
 
 
-def test_recommended_finds_a_face_in_a_letterboxed_wide_frame_at_the_right_place(astronaut):
+def test_scan_default_finds_a_face_in_a_letterboxed_wide_frame_at_the_right_place(astronaut):
     frame = np.full((1080, 1920, 3), 90, np.uint8)
     frame[500:1012, 1300:1812] = astronaut
-    boxes = create_detector(RECOMMENDED_DETECTOR).detect(frame)
+    boxes = scan_face_detector().detect(frame)
     assert boxes and _holds_face(boxes[0], HEAD.mapped(1.0, 1.0, dx=1300, dy=500))
 
 
 @pytest.mark.parametrize("degrees", (-45, 30))
-def test_recommended_finds_rotated_faces(detectors, astronaut, degrees):
+def test_scan_default_finds_rotated_faces(detectors, astronaut, degrees):
     m = cv2.getRotationMatrix2D((256, 256), degrees, 1.0)
     rotated = cv2.warpAffine(astronaut, m, (512, 512), borderValue=(90, 90, 90))
     cx, cy = m @ np.array([*HEAD.center, 1.0])  # where the head went
-    boxes = detectors[RECOMMENDED_DETECTOR].detect(rotated)
+    boxes = scan_face_detector().detect(rotated)
     assert boxes and _holds_face(boxes[0], HEAD.mapped(1.0, 1.0, cx - HEAD.center[0], cy - HEAD.center[1]))
 
 
-def test_recommended_finds_a_dark_face(detectors, astronaut):
+def test_scan_default_finds_a_dark_face(detectors, astronaut):
     dark = (255.0 * (astronaut / 255.0) ** 1.6 * 0.12).astype(np.uint8)  # mean brightness about 6 of 255
-    boxes = detectors[RECOMMENDED_DETECTOR].detect(dark)
+    boxes = scan_face_detector().detect(dark)
     assert boxes and _holds_face(boxes[0], HEAD)
 
 

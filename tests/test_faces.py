@@ -8,7 +8,7 @@ import pytest
 
 from conftest import FACE_IMAGE, face_frames
 from ddtool.errors import ConfigError, InputError
-from ddtool.media.faces import Box, FaceExtractor, IoUTracker, create_detector, crop_face
+from ddtool.media.faces import Box, FaceDetector, FaceExtractor, IoUTracker, create_detector, crop_face
 from ddtool.media.video import Frame, read_frames
 
 # The astronaut's head in examples/astronaut.jpg (512x512), without the
@@ -235,3 +235,41 @@ def test_extractor_validates_its_options(hog):
         FaceExtractor(hog, size=2)
     with pytest.raises(ConfigError):
         FaceExtractor("hog")
+
+
+class _SizeRecorder(FaceDetector):
+    """Finds a face only in detection images at least `needs` px long, and records the sizes it was given."""
+
+    name = "recorder"
+
+    def __init__(self, needs: int, max_side: int | None = 640):
+        super().__init__(max_side=max_side)
+        self.needs, self.seen = needs, []
+
+    def _detect_small(self, rgb):
+        self.seen.append(max(rgb.shape[:2]))
+        return [Box(10, 10, 40, 40, 1.0)] if max(rgb.shape[:2]) >= self.needs else []
+
+
+def test_coarse_first_tries_the_small_size_and_falls_back_to_the_full_search():
+    frame = np.zeros((720, 1280, 3), np.uint8)
+    found_small = _SizeRecorder(needs=0).coarse_first(320)
+    boxes = found_small.detect(frame)
+    assert found_small.seen == [320] and boxes and boxes[0].x0 == pytest.approx(40.0)  # mapped back by 1280 / 320
+    needs_full = _SizeRecorder(needs=640).coarse_first(320)
+    assert needs_full.detect(frame) and needs_full.seen == [320, 640]
+    nothing = _SizeRecorder(needs=10_000).coarse_first(320)
+    assert nothing.detect(frame) == [] and nothing.seen == [320, 640]
+    # Off: one search at max_side; a coarse side at or above max_side is no coarse pass.
+    assert _SizeRecorder(needs=0).coarse_first(None).first_side is None
+    assert _SizeRecorder(needs=0, max_side=320).coarse_first(480).first_side is None
+    with pytest.raises(ConfigError, match="coarse side"):
+        _SizeRecorder(needs=0).coarse_first(8)
+
+
+def test_scan_detector_is_coarse_first_only_when_one_face_per_frame_is_kept():
+    from ddtool.media.faces import SCAN_COARSE_SIDE, scan_face_detector
+
+    assert scan_face_detector("centerface").first_side == SCAN_COARSE_SIDE
+    assert scan_face_detector("centerface", all_faces=True).first_side is None
+    assert scan_face_detector("blazeface").first_side is None  # letterboxes to its own input: no coarse pass

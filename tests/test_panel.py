@@ -128,3 +128,17 @@ def test_default_panel_comes_from_panel_txt(tmp_path, face_image, monkeypatch, c
     monkeypatch.setenv("DDTOOL_WEIGHTS", str(tmp_path))
     assert panel_names() == ["one", "two"]
     assert [m.key for m in load_panel().members] == ["one", "two"]
+
+
+def test_verdict_says_when_the_face_detector_differs_from_the_calibration_one():
+    from ddtool.scan.pipeline import ScanResult
+
+    result = ScanResult("clip.mp4", "video", "uncertain", 0.6, 0.5, "mean", score_kind="panel")
+    result.detectors = [{"key": "a", "name": "a", "measured_auc": 0.95, "operating_point": {"threshold": 0.7, "reference": {"face_detector": "centerface"}}}]
+    result.session = {"options": {"detector": "centerface"}}
+    assert result.face_detector_mismatch() is None
+    result.session = {"options": {"detector": "hog"}}
+    reason = result.face_detector_mismatch()
+    assert reason and "measured on centerface face crops" in reason and "with hog" in reason
+    strength = result.strength()
+    assert strength["level"] == "low" and reason in strength["reasons"]

@@ -217,3 +217,30 @@ def test_scan_cuts_faces_with_the_margin_of_the_training_crops(tmp_path):
     assert make_extractor(ScanOptions(margin=0.1), wide_detector).margin == 0.1  # --margin wins
     with pytest.raises(Exception, match="--margin"):
         ScanOptions(margin=3.0).validate()
+
+
+def test_report_images_come_from_the_one_decode(checkpoints, face_video, monkeypatch):
+    """Native crops and thumbnails for the report are cut while scanning: the video is decoded once,
+    and they are the same pixels a second decode would give."""
+    import ddtool.media.video as video
+    from ddtool.media.faces import Box, crop_face
+    from ddtool.scan.detector import load_detector
+    from ddtool.scan.pipeline import EVIDENCE_CROPS, NATIVE_CROP_MAX, ScanOptions, scan_file
+
+    detector = load_detector(weights=checkpoints["fake"])
+    calls = []
+    real_read = video.read_frames
+    monkeypatch.setattr(video, "read_frames", lambda *a, **k: (calls.append(a), real_read(*a, **k))[1])
+    result = scan_file(face_video, ScanOptions(frames=20, evidence_images=True, batch=4), detector)
+    assert len(calls) == 1 and len(result.frames) >= 2 * EVIDENCE_CROPS
+    assert result.evidence and all(e.native is not None and e.thumb is not None for e in result.evidence)
+    monkeypatch.setattr(video, "read_frames", real_read)
+    for e in result.evidence:
+        frame = next(real_read(face_video, [e.frame_index])).image
+        assert e.thumb.shape[1] == frame.shape[1] * e.thumb_scale
+        box = next(f for f in result.frames if f.frame_index == e.frame_index).box
+        assert tuple(e.box) == tuple(box)
+        assert max(e.native.shape[:2]) <= NATIVE_CROP_MAX
+        side = e.native.shape[0]
+        again = crop_face(frame, Box(*e.box, 1.0), margin=detector.crop_margin, size=side)
+        assert np.array_equal(again, e.native)

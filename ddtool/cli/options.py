@@ -19,8 +19,9 @@ def detector_option(default: str = DEFAULT_SCAN_DETECTOR) -> Any:
     """`--detector NAME` (scan, explain, extract); an unknown name is a usage error."""
     return typer.Option(
         DetectorName(default), "--detector", case_sensitive=False,
-        help="Face detector: blazeface (CNN: 256 px model, 128 px one for close-ups), blazeface-back, blazeface-front, "
-        "mtcnn, hog (dlib, the papers'), cnn (dlib MMOD, slow) or yunet (needs --detector-model). See docs/media.md.",
+        help="Face detector: centerface (CNN, most faces found; scan's default), blazeface (CNN, fastest), blazeface-back, "
+        "blazeface-front, mtcnn, hog (dlib, the papers'; extract's default), cnn (dlib MMOD, slow) or yunet (needs --detector-model). "
+        "See docs/media.md.",
     )
 
 
@@ -28,7 +29,7 @@ def detector_model_option() -> Any:
     """`--detector-model PATH`: the model file (a folder for mtcnn) replacing the detector's default."""
     return typer.Option(
         None, "--detector-model",
-        help="Model file for the face detector: required for yunet (ONNX); optional for cnn (.dat), "
+        help="Model file for the face detector: required for yunet (ONNX); optional for centerface (.onnx), cnn (.dat), "
         "blazeface-back or blazeface-front (.safetensors), blazeface and mtcnn (a folder of their .safetensors files).",
     )
 

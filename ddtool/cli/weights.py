@@ -12,6 +12,7 @@ from rich.table import Table
 
 from ddtool.cli.app import app, console, error, out
 from ddtool.errors import CheckpointError, ConfigError
+from ddtool.media.faces import DEFAULT_SCAN_DETECTOR
 
 weights_app = typer.Typer(help="List, import and calibrate the shipped weights.", no_args_is_help=False, invoke_without_command=True)
 app.add_typer(weights_app, name="weights")
@@ -134,7 +135,7 @@ def calibrate(
     label: Optional[str] = typer.Option(None, "--label", help="Name of the reference set stored in the card [default: the --reference paths]."),
     target_fpr: float = typer.Option(0.05, "--fpr", min=0.001, max=0.5, help="Share of real reference faces the operating point may flag."),
     frames: int = typer.Option(8, "--frames", min=1, help="Frames per reference video."),
-    detector: str = typer.Option("hog", "--detector", help="Face detector used on the reference media (as scan's --detector)."),
+    detector: str = typer.Option(DEFAULT_SCAN_DETECTOR, "--detector", help="Face detector used on the reference media (as scan's --detector; calibrate with the one scan will use)."),
     limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Use at most this many reference inputs (evenly spread)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the operating point; do not write the card."),
     save_scores: Optional[Path] = typer.Option(None, "--save-scores", help="Also write every reference face's P(fake) per detector to this JSON file."),

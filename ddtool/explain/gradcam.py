@@ -148,7 +148,7 @@ def explain_media(
 
     from ddtool.media.crops import view_cropper
     from ddtool.media.images import write_png
-    from ddtool.media.faces import FaceExtractor, create_detector
+    from ddtool.media.faces import FaceExtractor, scan_face_detector
     from ddtool.media.video import probe, sample_indices
 
     if top_k < 1:
@@ -157,7 +157,7 @@ def explain_media(
     indices = [0] if info.is_image else sample_indices(info.frame_count, frames=frames)
     # Crops cut like the model's training crops: its card's crop style and margin (data.preprocess).
     pre = detector.preprocess if margin is None else replace(detector.preprocess, margin=margin)
-    extractor = FaceExtractor(create_detector(face_detector, model_path=detector_model), size=max(pre.size), margin=pre.margin,
+    extractor = FaceExtractor(scan_face_detector(face_detector, detector_model), size=max(pre.size), margin=pre.margin,
                               views={"model": view_cropper(pre.view)})
     crops = extractor.extract(path, indices)
     if not crops:

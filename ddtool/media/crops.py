@@ -59,11 +59,27 @@ def aligned_crop(rgb: np.ndarray, points: np.ndarray, size: int, interpolation: 
     # Rotate the frame about C by -rotation (upright) and move C to the centre of a native x native square.
     matrix = cv2.getRotationMatrix2D((cx, cy), -rotation, 1.0)
     matrix[:, 2] += (native / 2.0 - cx, native / 2.0 - cy)
+    if interpolation == "nearest" and native > size:
+        # Warp then nearest-resize, in one pass: the nearest resize keeps native pixel
+        # floor(i * native / size) for output pixel i, so only those are warped
+        # (3x to 7x fewer pixels than the native square at 720p-1080p; values within 1 of the two-step result).
+        return _warp_nearest(rgb, matrix, native, size)
     face = cv2.warpAffine(rgb, matrix, (native, native), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT_101)
     if native == size:
         return face
     flag = _INTERPOLATION.get(interpolation, cv2.INTER_AREA if native > size else cv2.INTER_CUBIC)
     return cv2.resize(face, (size, size), interpolation=flag)
+
+
+def _warp_nearest(rgb: np.ndarray, matrix: np.ndarray, native: int, size: int) -> np.ndarray:
+    """cv2.warpAffine to native x native, then cv2.resize INTER_NEAREST to size x size, computed at size x size."""
+    # OpenCV's nearest resize: source index floor(i * native / size), capped at native - 1.
+    picks = np.minimum(np.floor(np.arange(size) * (native / size)), native - 1).astype(np.float32)
+    inverse = cv2.invertAffineTransform(matrix)  # output (native) pixel -> frame pixel
+    px, py = np.meshgrid(picks, picks)
+    map_x = (inverse[0, 0] * px + inverse[0, 1] * py + inverse[0, 2]).astype(np.float32)
+    map_y = (inverse[1, 0] * px + inverse[1, 1] * py + inverse[1, 2]).astype(np.float32)
+    return cv2.remap(rgb, map_x, map_y, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT_101)
 
 
 def crop_in_style(rgb: np.ndarray, box: Box, style: str, margin: float, size: int, interpolation: str = "auto") -> np.ndarray:

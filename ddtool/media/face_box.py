@@ -110,15 +110,41 @@ class FaceDetector:
             raise ConfigError(f"max_side must be an integer >= 32 (or None for full resolution), got {max_side!r}")
         self.max_side = max_side
 
+    # Set by `coarse_first`: detect at this longer side first and at max_side only where it finds nothing.
+    first_side: int | None = None
+    # False for detectors that letterbox to their own input size (BlazeFace): coarse_first does nothing.
+    downscales = True
+
+    def coarse_first(self, side: int | None) -> "FaceDetector":
+        """Detect at `side` first, at max_side only where that finds no face (None: off).
+
+        For callers that keep the largest face of a frame (scan): a face big
+        enough to matter is found at the small size for a fraction of the
+        cost, and a frame of small faces still gets the full search. Not for
+        collecting every face: a small face beside a big one is missed.
+        """
+        if side is not None and (isinstance(side, bool) or not isinstance(side, int) or side < 32):
+            raise ConfigError(f"coarse side must be an integer >= 32 (or None), got {side!r}")
+        wanted = side is not None and self.downscales and (self.max_side is None or side < self.max_side)
+        self.first_side = side if wanted else None
+        return self
+
     def detect(self, rgb: np.ndarray) -> list[Box]:
         """Faces in an RGB uint8 frame, full-frame coordinates, highest score first."""
         rgb = _check_rgb(rgb)
+        if self.first_side is not None:
+            boxes = self._detect_at(rgb, self.first_side)
+            if boxes:
+                return boxes
+        return self._detect_at(rgb, self.max_side)
+
+    def _detect_at(self, rgb: np.ndarray, max_side: int | None) -> list[Box]:
         height, width = rgb.shape[:2]
         longer = max(height, width)
         scale = 1.0
         small = rgb
-        if self.max_side is not None and longer > self.max_side:
-            scale = self.max_side / longer
+        if max_side is not None and longer > max_side:
+            scale = max_side / longer
             size = (max(1, round(width * scale)), max(1, round(height * scale)))
             # INTER_AREA averages pixels: no aliasing that could hide faces.
             small = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)

@@ -16,6 +16,7 @@ import numpy as np
 
 from ddtool.errors import ConfigError, InputError
 from ddtool.io import write_json_atomic
+from ddtool.media.faces import DEFAULT_SCAN_DETECTOR
 from ddtool.scan.calibration import TARGET_FPR, operating_point
 from ddtool.scan.detector import load_detector
 from ddtool.scan.inputs import list_inputs
@@ -51,7 +52,7 @@ def reference_inputs(references: Sequence[str | Path], split: str | None = None,
     return found
 
 
-def score_reference(detectors, paths: Sequence[Path], frames: int = 8, face_detector: str = "hog", progress=None) -> tuple[dict[str, np.ndarray], int]:
+def score_reference(detectors, paths: Sequence[Path], frames: int = 8, face_detector: str = DEFAULT_SCAN_DETECTOR, progress=None) -> tuple[dict[str, np.ndarray], int]:
     """P(fake) of every face found in the reference media, per detector, each cut as its card says; (scores by key, inputs with a face).
 
     Faces are found once and scored by all detectors (one panel), so calibrating several costs one pass.
@@ -73,7 +74,7 @@ def score_reference(detectors, paths: Sequence[Path], frames: int = 8, face_dete
 
 
 def calibrate_weights(names: Sequence[str], references: Sequence[str | Path], split: str | None = None, label: str | None = None,
-                      target_fpr: float = TARGET_FPR, frames: int = 8, face_detector: str = "hog", limit: int | None = None,
+                      target_fpr: float = TARGET_FPR, frames: int = 8, face_detector: str = DEFAULT_SCAN_DETECTOR, limit: int | None = None,
                       write: bool = True, progress=None, save_scores: str | Path | None = None) -> dict[str, dict[str, Any]]:
     """Score real reference media with each weights NAME and (when `write`) store its operating point in its card."""
     from ddtool.models.checkpoint import card_path_for, strip_machine_paths

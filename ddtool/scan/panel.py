@@ -12,6 +12,7 @@ the --threshold cut.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -57,20 +58,34 @@ class Panel:
         from dataclasses import replace
 
         from ddtool.media.crops import view_cropper
-        from ddtool.media.faces import FaceExtractor, create_detector
+        from ddtool.media.faces import FaceExtractor, scan_face_detector
 
         first = self.members[0].preprocess
         margin = first.margin if options.margin is None else options.margin
-        views = {}
+        views, cutters = {}, {}
         for member in self.members:
             pre = member.preprocess if options.margin is None else replace(member.preprocess, margin=options.margin)
-            views[member.key] = view_cropper(pre.view)
-        face_detector = create_detector(options.detector, model_path=options.detector_model)
-        return FaceExtractor(face_detector, size=max(first.size), margin=margin, all_faces=options.all_faces, views=views)
+            # Members that cut the face the same way share one cutter, so the crop is made once per face.
+            views[member.key] = cutters.setdefault(pre.view, view_cropper(pre.view))
+        face_detector = scan_face_detector(options.detector, options.detector_model, all_faces=options.all_faces)
+        size = max(first.size)
+        # The gallery crop is the first member's own view when that is a plain box crop of the same size (cut once).
+        style, view_margin, view_size, _ = (replace(first, margin=margin) if options.margin is not None else first).view
+        same = style == "box" and view_margin == round(margin, 4) and view_size == size
+        return FaceExtractor(face_detector, size=size, margin=margin, all_faces=options.all_faces, views=views,
+                             image_view=self.members[0].key if same else None)
 
-    def score(self, crops: Sequence, batch: int = 32) -> tuple[list[dict[str, float]], np.ndarray]:
-        """Per face: {member: P(fake)}, and the panel score (mean reference percentile, or the one raw P(fake))."""
-        raw = {m.key: m.fake_probability([c.views[m.key] for c in crops], batch=batch) for m in self.members}
+    def score(self, crops: Sequence, batch: int = 32, timings: dict[str, float] | None = None) -> tuple[list[dict[str, float]], np.ndarray]:
+        """Per face: {member: P(fake)}, and the panel score (mean reference percentile, or the one raw P(fake)).
+
+        `timings`, when given, gets each member's seconds added under "model:NAME" (a panel only).
+        """
+        raw = {}
+        for m in self.members:
+            tick = time.perf_counter()
+            raw[m.key] = m.fake_probability([c.views[m.key] for c in crops], batch=batch)
+            if timings is not None and self.single is None:
+                timings[f"model:{m.key}"] = timings.get(f"model:{m.key}", 0.0) + time.perf_counter() - tick
         per_face = [{k: float(v[i]) for k, v in raw.items()} for i in range(len(crops))]
         if self.calibrated:
             fused = np.mean([reference_percentile(raw[m.key], m.operating_point) for m in self.members], axis=0)

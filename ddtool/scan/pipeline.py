@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Protocol
 
-import numpy as np
 
+from ddtool.device import opencv_threads, stage_threads, torch_threads
 from ddtool.errors import ConfigError, DDToolError, InputError
 from ddtool.evaluate.aggregate import RULES, check_rule
 from ddtool.media.faces import DEFAULT_SCAN_DETECTOR
@@ -31,16 +31,13 @@ from ddtool.scan.verdict import (  # noqa: F401 (re-exported)
     ERROR, EXIT_FAILED_SOME, EXIT_FAILED_SOME_FAKE, EXIT_UNCERTAIN, FAKE, INCONCLUSIVE, REAL, UNCERTAIN,
     exit_code_for, exit_code_for_verdicts, judge, segment_gap, track_segments,
 )
+from ddtool.scan.evidence import EVIDENCE_CROPS, NATIVE_CROP_MAX, THUMB_WIDTH, EvidenceImages, FaceEvidence, pick_evidence  # noqa: F401 (re-exported)
 from ddtool.scan.inputs import IMAGE_SUFFIXES, MEDIA_SUFFIXES, VIDEO_SUFFIXES, list_inputs  # noqa: F401 (re-exported)
 
-# Crops kept per input for the report's "most / least suspicious" galleries.
-EVIDENCE_CROPS = 4
 # Faces per hand-over to the scorer thread: small enough that scoring starts
-# while frames are still being detected, large enough to batch well.
-SCORE_CHUNK = 8
-# Evidence crops are shown at the face's own resolution, capped so a 4K face stays a small report.
-NATIVE_CROP_MAX = 512
-THUMB_WIDTH = 480
+# while frames are still being detected; on CPU batches of 4 ran faster per
+# face than 8 or 32 (cache), docs/scan.md "Speed".
+SCORE_CHUNK = 4
 
 
 @dataclass
@@ -58,6 +55,7 @@ class ScanOptions:
     batch: int = 32
     aggregate: str = "mean"
     margin: float | None = None  # None: the margin the model's training crops had (its card), else 0
+    threads: int | None = None  # CPU threads per stage (detection, scoring); None: ddtool.device.stage_threads
     # Re-decode the evidence frames for the report: the face at its own resolution + a frame thumbnail.
     evidence_images: bool = False
 
@@ -69,6 +67,7 @@ class ScanOptions:
         if self.batch < 1:
             raise ConfigError(f"--batch {self.batch}: must be at least 1")
         check_rule(self.aggregate)
+        stage_threads(self.threads)
         if self.margin is not None and not 0.0 <= self.margin <= 2.0:
             raise ConfigError(f"--margin {self.margin}: a fraction of the face box between 0 and 2")
 
@@ -91,21 +90,6 @@ class FrameScore:
             "score": round(float(self.score), 6),
             "scores": {k: round(float(v), 6) for k, v in self.scores.items()},
         }
-
-
-@dataclass
-class FaceEvidence:
-    """A scored crop kept for the report (not serialised)."""
-
-    frame_index: int
-    timestamp: float
-    track_id: int
-    score: float
-    image: np.ndarray  # the crop the model scored (its input size)
-    box: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)
-    native: np.ndarray | None = None  # same region at the face's own resolution (capped at NATIVE_CROP_MAX)
-    thumb: np.ndarray | None = None  # the whole frame, THUMB_WIDTH wide at most
-    thumb_scale: float = 1.0  # thumb pixels per frame pixel
 
 
 @dataclass
@@ -149,7 +133,24 @@ class ScanResult:
         if reason:
             strength["reasons"].append(reason)
             strength["level"] = "low"
+        mismatch = self.face_detector_mismatch() if strength["level"] != "none" else None
+        if mismatch:
+            strength["reasons"].append(mismatch)
+            strength["level"] = "low"
         return strength
+
+    def face_detector_mismatch(self) -> str | None:
+        """Operating points measured on another face detector's crops than this scan's (they may not hold)."""
+        used = (self.session.get("options") or {}).get("detector")
+        measured = {
+            d["key"]: ((d.get("operating_point") or {}).get("reference") or {}).get("face_detector")
+            for d in self.detectors if d.get("operating_point")
+        }
+        other = sorted(k for k, v in measured.items() if used and v and v != used)
+        if not other:
+            return None
+        return (f"the operating points of {', '.join(other)} were measured on {measured[other[0]]} face crops; "
+                f"this scan found faces with {used}, so their thresholds may not hold")
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -351,16 +352,19 @@ def _scan_into(result: ScanResult, path: Path, options: ScanOptions, panel: Pane
                 return
             yield frame
 
+    current: dict[str, Any] = {}  # the frame whose crops iter_frames yields next (it detects one frame at a time)
+
     def counted(frames):
         nonlocal decoded
         for frame in frames:
             decoded += 1
             progress.advance(1)
+            current["frame"] = frame
             yield frame
 
     def score(batch: list) -> list[tuple[dict[str, float], float]]:
         tick = time.perf_counter()
-        per_face, fused = panel.score(batch, batch=options.batch)
+        per_face, fused = panel.score(batch, batch=options.batch, timings=timings)
         timings["model"] += time.perf_counter() - tick
         return list(zip(per_face, fused.tolist()))
 
@@ -368,9 +372,18 @@ def _scan_into(result: ScanResult, path: Path, options: ScanOptions, panel: Pane
     # crops frame by frame, and a scorer thread scores faces in chunks; the
     # timings are each stage's own, so their sum can exceed the total.
     face_crops, waiting, pending = [], [], []
+    # The report's face-at-its-own-resolution and frame thumbnail, cut while the frame is in memory
+    # (no second decode); kept only for faces that can still be among the evidence.
+    images = EvidenceImages(extractor.margin) if options.evidence_images else None
     chunk = min(options.batch, SCORE_CHUNK)
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ddtool-scorer") as scorer:
+    threads = stage_threads(options.threads)
+    # torch's thread count is per thread: the scorer sets its own; OpenCV's pool (detection) is process-wide, restored after.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ddtool-scorer", initializer=torch_threads, initargs=(threads,)) as scorer, \
+            opencv_threads(threads):
         for frame_crops in extractor.iter_frames(counted(prefetch(timed_frames())), timings):
+            if images is not None and frame_crops:
+                images.add(current["frame"], frame_crops, first=len(face_crops))
+                images.prune(pending)
             face_crops += frame_crops
             waiting += frame_crops
             if len(waiting) >= chunk:
@@ -391,52 +404,14 @@ def _scan_into(result: ScanResult, path: Path, options: ScanOptions, panel: Pane
     ]
     # Gallery and Grad-CAM show the first panel member's own view of each face (what it scored).
     first = panel.members[0].key
-    result.evidence = _pick_evidence([(c, fused) for c, (_, fused) in crops], view=first)
+    result.evidence = pick_evidence([(c, fused) for c, (_, fused) in crops], view=first)
     judge(result, options, panel)
-    if options.evidence_images and result.evidence:
-        tick = time.perf_counter()
-        _attach_evidence_images(path, result.evidence, extractor.margin)
-        timings["evidence"] = time.perf_counter() - tick
+    if images is not None:
+        images.attach(result.evidence, face_crops)
     after = file_facts(path, with_hash=False)
     if (after["size_bytes"], after["modified_utc"]) != (result.input["size_bytes"], result.input["modified_utc"]):
         raise InputError(f"{path}: the file changed while it was being scanned (size or modification time); scan a copy that nothing writes to")
     result.timings = timings
-
-
-def _pick_evidence(crops: list, view: str | None = None) -> list[FaceEvidence]:
-    if not crops:
-        return []
-    order = sorted(range(len(crops)), key=lambda i: -float(crops[i][1]))
-    keep = order[:EVIDENCE_CROPS] + [i for i in order[-EVIDENCE_CROPS:] if i not in order[:EVIDENCE_CROPS]]
-    return [
-        FaceEvidence(
-            crops[i][0].frame_index, float(crops[i][0].timestamp), int(crops[i][0].track_id), float(crops[i][1]),
-            crops[i][0].views.get(view, crops[i][0].image),
-            box=tuple(float(v) for v in _box_tuple(crops[i][0].box)),
-        )
-        for i in keep
-    ]
-
-
-def _attach_evidence_images(path: Path, evidence: list[FaceEvidence], margin: float) -> None:
-    """Decode the few evidence frames again: each face at its own resolution and a thumbnail of the frame."""
-    import cv2
-
-    from ddtool.media.faces import Box, crop_face
-    from ddtool.media.video import read_frames
-
-    wanted = {e.frame_index for e in evidence}
-    for frame in read_frames(path, sorted(wanted)):
-        height, width = frame.image.shape[:2]
-        scale = min(1.0, THUMB_WIDTH / width)
-        thumb = cv2.resize(frame.image, (max(1, round(width * scale)), max(1, round(height * scale))), interpolation=cv2.INTER_AREA)
-        for e in evidence:
-            if e.frame_index != frame.index:
-                continue
-            box = Box(*e.box, 1.0)
-            side = int(round(max(box.width, box.height) * (1.0 + margin)))
-            e.native = crop_face(frame.image, box, margin=margin, size=int(min(NATIVE_CROP_MAX, max(8, side))))
-            e.thumb, e.thumb_scale = thumb, scale
 
 
 def _box_tuple(box) -> tuple[float, float, float, float]:
