@@ -1,4 +1,4 @@
-"""The score timeline: fake probability per sampled frame, one line per face track."""
+"""The score timeline: the score per sampled frame (panel score or P(fake)), one line per face track."""
 
 from __future__ import annotations
 
@@ -28,10 +28,18 @@ def timeline_png(result) -> bytes:
         # A one-sample segment has zero width; widen it so it stays visible.
         pad = 0.0 if end > start else (0.15 if use_time else 0.5)
         ax.axvspan(start - pad, end + pad, color="red", alpha=0.15, linewidth=0)
-    ax.axhline(result.threshold, color="black", linestyle="--", linewidth=1, label=f"threshold {result.threshold:g}")
+    panel = result.score_kind == "panel"
+    if panel:
+        # A panel's score is a mean reference percentile with an uncertain band, not a P(fake) with one cut.
+        low, high = result.band
+        ax.axhspan(low, high, color="goldenrod", alpha=0.12, linewidth=0, label=f"uncertain {low:g}-{high:g}")
+        ax.axhline(high, color="black", linestyle="--", linewidth=1, label=f"fake from {high:g}")
+        ax.axhline(low, color="black", linestyle=":", linewidth=1, label=f"real below {low:g}")
+    else:
+        ax.axhline(result.threshold, color="black", linestyle="--", linewidth=1, label=f"threshold {result.threshold:g}")
     ax.set_ylim(-0.02, 1.02)
     ax.set_xlabel("time (s)" if use_time else "frame")
-    ax.set_ylabel("P(fake)")
+    ax.set_ylabel("panel score" if panel else "P(fake)")
     low = result.strength()["level"] == "low"
     verdict = result.verdict.upper() + (" (low confidence)" if low else "")
     title = f"{verdict}  score {result.score:.3f}" if result.score is not None else verdict
