@@ -1,6 +1,6 @@
 """Recall, false detections and ms/frame of ddtool's face detectors, to choose scan's default.
 
-    python benchmarks/face_detectors.py [--detectors hog,blazeface,...,centerface,centerface:480] [--utk 60] [--threads 1]
+    python benchmarks/face_detectors.py [--detectors hog,blazeface,...,centerface,centerface:480,centerface@scan] [--utk 60] [--threads 1]
 
 A detector written NAME:SIDE runs with max_side=SIDE (hog, cnn, yunet,
 mtcnn, centerface downscale the frame to that longer side first); only
@@ -211,9 +211,11 @@ def consensus(found: dict[str, list]) -> list:
 
 
 def make_detector(spec: str):
-    """A detector from NAME or NAME:MAX_SIDE."""
-    from ddtool.media.faces import create_detector
+    """A detector from NAME, NAME:MAX_SIDE, or NAME@scan (as scan runs it: coarse pass first)."""
+    from ddtool.media.faces import create_detector, scan_face_detector
 
+    if spec.endswith("@scan"):
+        return scan_face_detector(spec[: -len("@scan")])
     name, _, side = spec.partition(":")
     return create_detector(name, max_side=int(side)) if side else create_detector(name)
 
@@ -236,7 +238,7 @@ def main() -> None:
     # Voters: one spelling per detector name; the cascade repeats its two models' boxes.
     voters, seen = [], set()
     for n in names:
-        base = n.split(":")[0]
+        base = n.split(":")[0].split("@")[0]
         if base != "blazeface" and base not in seen:
             voters.append(n)
             seen.add(base)

@@ -53,16 +53,19 @@ def read_labels(root: Path) -> list[dict]:
 
 
 def load_member(spec: str):
-    """A weights name, or NAME@boxM: the same weights cut with a box crop of margin M."""
+    """A weights name, NAME@boxM (the same weights cut with a box crop of margin M) or NAME@aligned5 (aligned from 5 detector landmarks)."""
     from ddtool.scan.detector import load_detector
 
     name, _, variant = spec.partition("@")
     detector = load_detector(weights=name)
     if variant:
-        if not variant.startswith("box"):
-            raise SystemExit(f"--variant {spec}: only NAME@boxMARGIN is known")
         detector.card = deepcopy(detector.card)
-        detector.card.setdefault("input", {}).update(crop="box", margin=float(variant[3:]), interpolation="auto")
+        if variant == "aligned5":  # the authors' aligned crop from the face detector's 5 landmarks
+            detector.card.setdefault("input", {}).update(crop="mesonet_aligned5")
+        elif variant.startswith("box"):
+            detector.card.setdefault("input", {}).update(crop="box", margin=float(variant[3:]), interpolation="auto")
+        else:
+            raise SystemExit(f"--variant {spec}: NAME@boxMARGIN or NAME@aligned5")
         detector.label = spec
     return detector
 
@@ -280,7 +283,7 @@ def main() -> None:
 
 
 def print_summary(report: dict) -> None:
-    print(f"| detector | video AUC [95% CI] | face AUC [95% CI] | operating point | video TPR / FPR at it | real-photo FPR |")
+    print("| detector | video AUC [95% CI] | face AUC [95% CI] | operating point | video TPR / FPR at it | real-photo FPR |")
     print("|---|---|---|---|---|---|")
     for spec, d in report["detectors"].items():
         v, f = d["video"], d["face"]

@@ -31,7 +31,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 REPO = Path(__file__).resolve().parents[1]
 REALDF = REPO.parent / "shared" / "realdf-dev"

@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import FACE_IMAGE, face_frames
+from conftest import FACE_IMAGE
 from ddtool.errors import ConfigError, InputError
 from ddtool.media.faces import Box, FaceDetector, FaceExtractor, IoUTracker, create_detector, crop_face
 from ddtool.media.video import Frame, read_frames
@@ -273,3 +273,4 @@ def test_scan_detector_is_coarse_first_only_when_one_face_per_frame_is_kept():
     assert scan_face_detector("centerface").first_side == SCAN_COARSE_SIDE
     assert scan_face_detector("centerface", all_faces=True).first_side is None
     assert scan_face_detector("blazeface").first_side is None  # letterboxes to its own input: no coarse pass
+    assert scan_face_detector("hog").first_side is None  # the papers' search, unchanged

@@ -20,7 +20,7 @@ from sklearn.metrics import roc_auc_score
 
 from conftest import run_cli
 from ddtool.cli import main
-from ddtool.errors import CheckpointError, InputError
+from ddtool.errors import InputError
 from ddtool.evaluate.evaluation import default_out_dir, evaluate_checkpoint
 from ddtool.evaluate.metrics import bootstrap_intervals
 from ddtool.evaluate.report import build_report

@@ -145,3 +145,29 @@ def test_crop_style_is_honoured_by_scan_explain_and_eval(tmp_path, face_image, m
     (tmp_path / "cache" / "extract_config.json").write_text('{"margin": 0.3}')
     with pytest.raises(ConfigError, match="mesonet_aligned"):
         check_cache_crop(tmp_path / "cache", detector.card)
+
+
+def test_aligned_crop_from_the_detectors_5_points_matches_the_68_point_crop():
+    """mesonet_aligned5: the authors' crop from CenterFace's eyes, nose and mouth corners
+    (no second landmark model) lands on the same face region as the 68-point crop."""
+    from conftest import FACE_IMAGE
+    from ddtool.media.crops import mesonet_geometry, mesonet_geometry_5, view_cropper
+    from ddtool.media.faces import scan_face_detector
+    from ddtool.media.landmarks import landmarks_68
+
+    rgb = np.ascontiguousarray(cv2.imread(str(FACE_IMAGE))[:, :, ::-1])
+    box = scan_face_detector("centerface").detect(rgb)[0]
+    assert box.landmarks is not None and len(box.landmarks) == 5
+    cx, cy, side, rotation = mesonet_geometry(landmarks_68(rgb, (box.x0, box.y0, box.x1, box.y1)))
+    cx5, cy5, side5, rotation5 = mesonet_geometry_5(box.landmarks)
+    assert math.hypot(cx5 - cx, cy5 - cy) < 0.06 * side and 0.85 < side5 / side < 1.15 and abs(rotation5 - rotation) < 8
+    crop5 = view_cropper(("mesonet_aligned5", 0.0, 256, "nearest"))(rgb, box)
+    crop68 = view_cropper(("mesonet_aligned", 0.0, 256, "nearest"))(rgb, box)
+    assert crop5.shape == crop68.shape == (256, 256, 3)
+    assert np.corrcoef(crop5.astype(float).ravel(), crop68.astype(float).ravel())[0, 1] > 0.8
+    # A tilted face: the 5-point geometry turns it upright the same way round.
+    tilt = cv2.getRotationMatrix2D((256, 256), 20, 1.0)
+    points = np.array(box.landmarks) @ tilt[:, :2].T + tilt[:, 2]
+    assert mesonet_geometry_5(points)[3] == pytest.approx(rotation5 + 20, abs=1.0)  # cv2 turns +20 deg counter-clockwise
+    with pytest.raises(ConfigError, match="5 landmarks"):
+        mesonet_geometry_5(np.zeros((6, 2)))

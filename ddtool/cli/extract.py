@@ -59,7 +59,7 @@ def extract(
     detector_model: DetectorModel = detector_model_option(),
     size: int = typer.Option(256, min=16, help="Side of the square face crops in pixels."),
     margin: float = typer.Option(0.0, min=0.0, max=2.0, help="Extra border around the face box, as a fraction of it."),
-    crop: str = typer.Option("box", "--crop", help="Crop style: box (face box + --margin) or mesonet_aligned (the MesoNet authors' landmark-aligned square; needs 68-point landmarks)."),
+    crop: str = typer.Option("box", "--crop", help="Crop style: box (face box + --margin), mesonet_aligned (the MesoNet authors' landmark-aligned square from 68-point landmarks) or mesonet_aligned5 (the same from the face detector's 5 landmarks: centerface, mtcnn)."),
     all_faces: bool = typer.Option(False, "--all-faces", help="Keep every face, not only the largest per frame."),
     workers: int = typer.Option(1, min=1, help="Parallel processes (each builds its own detector)."),
     shard: str | None = typer.Option(None, help="I/N: process only shard I (0-based) of N, for job arrays."),

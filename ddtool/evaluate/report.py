@@ -94,7 +94,6 @@ def differing_switches(runs: list[RunInfo]) -> list[str]:
 
 
 def load_runs(paths: list[str | Path]) -> list[RunInfo]:
-    from ddtool.evaluate.evaluation import training_data_label
 
     if not paths:
         raise ConfigError("give at least one run with --runs RUN_DIR (or a checkpoint .json/.safetensors)")

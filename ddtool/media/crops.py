@@ -10,6 +10,11 @@
   l x l square around C, reflected where it leaves the frame. The landmarks
   come from dlib's 68-point predictor (the model face_recognition uses, as
   the authors did) run inside the detector's box.
+- "mesonet_aligned5": the same geometry from the face detector's own 5
+  landmarks (CenterFace, MTCNN: eyes, nose, mouth corners), no second
+  landmark model; 68 points where the detector gives no 5. Close to the
+  68-point crop but not close enough for the authors' weights
+  (docs/weights.md), so their cards keep "mesonet_aligned".
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ import numpy as np
 from ddtool.errors import ConfigError
 from ddtool.media.faces import Box, crop_face
 
-CROP_STYLES = ("box", "mesonet_aligned")
+CROP_STYLES = ("box", "mesonet_aligned", "mesonet_aligned5")
 MESONET_K = 2.2  # side = K * max(eye distance, eyes-mouth distance) ...
 MESONET_ZOOM = 1.3  # ... times their `l_factor`
 _INTERPOLATION = {"nearest": cv2.INTER_NEAREST, "linear": cv2.INTER_LINEAR, "cubic": cv2.INTER_CUBIC, "area": cv2.INTER_AREA}
@@ -52,9 +57,33 @@ def mesonet_geometry(points: np.ndarray) -> tuple[float, float, float, float]:
     return float(math.floor(centre[0])), float(math.floor(centre[1])), float(side), float(rotation)
 
 
+# From 5 detector landmarks (CenterFace/MTCNN order: eyes, nose, mouth corners): the authors'
+# centre point and mouth centre as eyes + k * (nose or mouth corners - eyes), k fitted against
+# dlib's 68 points on realfaces train photos (benchmarks/mesonet_5pt.py, docs/weights.md).
+MESONET_5PT_ALPHA = 0.8716
+MESONET_5PT_GAMMA = 1.0521
+
+
+def mesonet_geometry_5(points: np.ndarray, alpha: float | None = None, gamma: float | None = None) -> tuple[float, float, float, float]:
+    """mesonet_geometry from 5 landmarks (right_eye, left_eye, nose, mouth_right, mouth_left) instead of 68."""
+    points = np.asarray(points, np.float64)
+    if points.shape != (5, 2):
+        raise ConfigError(f"the 5-point mesonet geometry needs 5 landmarks, got an array of shape {points.shape}")
+    alpha = MESONET_5PT_ALPHA if alpha is None else alpha
+    gamma = MESONET_5PT_GAMMA if gamma is None else gamma
+    e1, e2 = points[0], points[1]
+    eyes = (e1 + e2) / 2
+    centre = eyes + alpha * (points[2] - eyes)
+    mouth = eyes + gamma * ((points[3] + points[4]) / 2 - eyes)
+    side = int(max(np.linalg.norm(e1 - e2), np.linalg.norm(mouth - eyes)) * MESONET_K) * MESONET_ZOOM
+    dy = mouth[1] - eyes[1]
+    rotation = (90.0 if mouth[0] > eyes[0] else -90.0) if dy == 0 else math.degrees(math.atan((mouth[0] - eyes[0]) / dy))
+    return float(math.floor(centre[0])), float(math.floor(centre[1])), float(side), float(rotation)
+
+
 def aligned_crop(rgb: np.ndarray, points: np.ndarray, size: int, interpolation: str = "nearest") -> np.ndarray:
-    """The authors' upright square face crop, resized to size x size."""
-    cx, cy, side, rotation = mesonet_geometry(points)
+    """The authors' upright square face crop, resized to size x size (from 68 landmarks, or 5: mesonet_geometry_5)."""
+    cx, cy, side, rotation = mesonet_geometry_5(points) if len(points) == 5 else mesonet_geometry(points)
     native = max(2, 2 * int(side // 2))
     # Rotate the frame about C by -rotation (upright) and move C to the centre of a native x native square.
     matrix = cv2.getRotationMatrix2D((cx, cy), -rotation, 1.0)
@@ -86,7 +115,9 @@ def crop_in_style(rgb: np.ndarray, box: Box, style: str, margin: float, size: in
     """A face crop cut in `style` (see CROP_STYLES)."""
     if style == "box":
         return crop_face(rgb, box, margin=margin, size=size)
-    if style == "mesonet_aligned":
+    if style == "mesonet_aligned5" and box.landmarks is not None and len(box.landmarks) == 5:
+        return aligned_crop(rgb, np.asarray(box.landmarks, np.float64), size, interpolation)
+    if style in ("mesonet_aligned", "mesonet_aligned5"):  # aligned5 without the detector's 5 points: the 68-point model
         from ddtool.media.landmarks import landmarks_68
 
         points = landmarks_68(rgb, (box.x0, box.y0, box.x1, box.y1))

@@ -33,6 +33,8 @@ RECOMMENDED_DETECTOR = "centerface"
 # first and at the detector's max_side only where nothing is found there
 # (docs/media.md "Coarse first"): a third of CenterFace's time at 640.
 SCAN_COARSE_SIDE = 320
+# Only where that was measured (docs/media.md): HOG stays the papers' search at max_side.
+COARSE_FIRST_DETECTORS = ("centerface",)
 
 
 
@@ -278,9 +280,11 @@ class MtcnnDetector(FaceDetector):
 
 
 def scan_face_detector(name: str = DEFAULT_SCAN_DETECTOR, model_path: str | os.PathLike | None = None, all_faces: bool = False) -> FaceDetector:
-    """The face detector as scan and explain run it: coarse first unless every face is wanted."""
+    """The face detector as scan and explain run it: CenterFace coarse first unless every face is wanted."""
     detector = create_detector(name, model_path=model_path)
-    return detector if all_faces else detector.coarse_first(SCAN_COARSE_SIDE)
+    if all_faces or str(name).lower() not in COARSE_FIRST_DETECTORS:
+        return detector
+    return detector.coarse_first(SCAN_COARSE_SIDE)
 
 
 def create_detector(
