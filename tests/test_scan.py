@@ -262,3 +262,13 @@ def test_scoring_switches_to_a_frozen_trace_with_the_same_scores(monkeypatch):
     frozen = detector.fake_probability(faces, batch=4)
     assert isinstance(detector._frozen, torch.jit.ScriptModule) and isinstance(detector.model, torch.nn.Module)
     np.testing.assert_allclose(frozen, eager, rtol=1e-4, atol=1e-5)
+
+
+def test_stage_threads_default_and_bad_values():
+    from ddtool.device import stage_threads
+    from ddtool.errors import ConfigError
+
+    assert stage_threads(None) >= 1 and stage_threads(3) == 3
+    for bad in (0, -1, 1.5, True):
+        with pytest.raises(ConfigError, match="--threads"):
+            ScanOptions(threads=bad).validate()

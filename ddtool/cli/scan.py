@@ -71,6 +71,7 @@ def scan(
     threshold: float = typer.Option(0.5, "--threshold", min=0.0, max=1.0, help="Only for one uncalibrated model: P(fake) at or above which an input is judged fake (calibrated detectors use their cards' operating points)."),
     device: str = typer.Option("cpu", "--device", help="cpu, cuda, cuda:N or auto."),
     batch: int = typer.Option(32, "--batch", min=1, help="Face crops per model forward pass."),
+    threads: Optional[int] = typer.Option(None, "--threads", min=1, help="CPU threads for detection and for scoring each [default: (cores - 1) // 2, at least 1; decoding runs beside them]."),
     out_dir: Optional[Path] = typer.Option(None, "--out", help="Evidence folder: per input result.json, scores.csv, timeline.png, segments.srt, report.html, manifest.sha256; a folder scan adds index.html + summary.csv."),
     json_output: bool = typer.Option(False, "--json", help="Print one JSON document on stdout and nothing else."),
     report: bool = typer.Option(True, "--report/--no-report", help="With --out: also write report.html (Grad-CAM costs a backward pass)."),
@@ -111,6 +112,7 @@ def scan(
         model=model, weights=weights, panel=comma_list(panel), untrained=untrained, frames=frames, detector=detector.value, detector_model=detector_model, all_faces=all_faces,
         threshold=threshold, device=device, batch=batch, aggregate=aggregate, margin=margin,
         evidence_images=out_dir is not None and report,
+        threads=threads,
     )
     options.validate()
     loaded = load_panel(options.panel, options.model, options.weights, options.untrained, options.device)
