@@ -45,14 +45,15 @@ def test_every_detector_finds_the_photo_face(name, detectors, astronaut):
     assert boxes and _holds_face(boxes[0], HEAD), boxes[:2]
 
 
-@pytest.mark.parametrize("name", ("hog", "blazeface", "blazeface-back", "mtcnn"))
+@pytest.mark.parametrize("name", ("hog", "blazeface", "blazeface-back", "mtcnn", "centerface", "scan"))
 def test_detectors_find_the_pasted_face_in_video_frames(name, detectors):
+    detector = scan_face_detector() if name == "scan" else detectors[name]  # "scan": the default as scan runs it
     # conftest pastes the 200x200 portrait at (40 + i % 20, 20 + i % 10) of a 320x240 frame.
     for i, bgr in enumerate(face_frames(12)[::5]):
         index = 5 * i
         dx, dy = 40 + index % 20, 20 + index % 10
         face = Box(175 * 200 / 512 + dx, 76 * 200 / 512 + dy, 266 * 200 / 512 + dx, 167 * 200 / 512 + dy)
-        boxes = detectors[name].detect(bgr[:, :, ::-1].copy())
+        boxes = detector.detect(bgr[:, :, ::-1].copy())
         assert boxes and _holds_face(boxes[0], face), (index, boxes[:2])
 
 
