@@ -272,3 +272,14 @@ def test_stage_threads_default_and_bad_values():
     for bad in (0, -1, 1.5, True):
         with pytest.raises(ConfigError, match="--threads"):
             ScanOptions(threads=bad).validate()
+
+
+def test_result_records_how_faces_were_found(checkpoints, face_video):
+    from ddtool.scan.detector import load_detector
+    from ddtool.scan.pipeline import scan_file
+
+    result = scan_file(face_video, ScanOptions(frames=2), load_detector(weights=checkpoints["real"]))
+    facts = result.to_dict()["face_detector"]
+    assert facts == {"name": "centerface", "max_side": 640, "coarse_side": 320, "min_score": 0.5, "model_file": "centerface.onnx"}
+    hog = scan_file(face_video, ScanOptions(frames=2, detector="hog"), load_detector(weights=checkpoints["real"])).to_dict()["face_detector"]
+    assert hog["name"] == "hog" and hog["coarse_side"] is None and hog["model_file"] is None

@@ -114,6 +114,7 @@ class ScanResult:
     session: dict[str, Any] = field(default_factory=dict)  # provenance.session_facts of the run
     detectors: list[dict[str, Any]] = field(default_factory=list)  # provenance.detector_facts each
     panel: list[dict[str, Any]] = field(default_factory=list)  # per detector: score, operating point, percentile (verdict.panel_rows)
+    face_detector: dict[str, Any] = field(default_factory=dict)  # which face detector found the faces, and how (face_detector_facts)
     score_kind: str = "p_fake"  # "panel": mean reference percentile of the detectors; "p_fake": one model's P(fake)
     started_utc: str | None = None
 
@@ -187,6 +188,7 @@ class ScanResult:
             },
             "detectors": self.detectors,
             "panel": self.panel,
+            "face_detector": self.face_detector,
         }
 
 
@@ -287,6 +289,7 @@ def scan_file(
     result.session = session or {}
     result.detectors = detectors if detectors is not None else [detector_facts(m) for m in panel.members]
     result.started_utc = utc_now()
+    result.face_detector = face_detector_facts(extractor.detector)
     started = time.perf_counter()
     try:
         _scan_into(result, Path(path), options, panel, extractor, progress)
@@ -303,6 +306,18 @@ def scan_file(
     result.timings["total"] = time.perf_counter() - started
     progress.end_file(result)
     return result
+
+
+def face_detector_facts(detector) -> dict[str, Any]:
+    """The face detector as this scan ran it: name, search sizes, score cut, model file (name only)."""
+    model = getattr(detector, "model_path", None)
+    return {
+        "name": detector.name,
+        "max_side": detector.max_side,
+        "coarse_side": detector.first_side,  # searched at this size first, at max_side only where nothing was found
+        "min_score": detector.min_score,
+        "model_file": Path(model).name if model else None,
+    }
 
 
 def _input_facts_if_readable(path: Path) -> dict[str, Any]:
