@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Protocol
 
-
 from ddtool.device import opencv_threads, stage_threads, torch_threads
 from ddtool.errors import ConfigError, DDToolError, InputError
 from ddtool.evaluate.aggregate import RULES, check_rule
@@ -56,7 +55,7 @@ class ScanOptions:
     aggregate: str = "mean"
     margin: float | None = None  # None: the margin the model's training crops had (its card), else 0
     threads: int | None = None  # CPU threads per stage (detection, scoring); None: ddtool.device.stage_threads
-    # Re-decode the evidence frames for the report: the face at its own resolution + a frame thumbnail.
+    # Keep, for the report's evidence faces, the face at its own resolution + a frame thumbnail (cut during the one decode).
     evidence_images: bool = False
 
     def validate(self) -> None:
@@ -142,7 +141,7 @@ class ScanResult:
 
     def face_detector_mismatch(self) -> str | None:
         """Operating points measured on another face detector's crops than this scan's (they may not hold)."""
-        used = (self.session.get("options") or {}).get("detector")
+        used = self.face_detector.get("name") or (self.session.get("options") or {}).get("detector")
         measured = {
             d["key"]: ((d.get("operating_point") or {}).get("reference") or {}).get("face_detector")
             for d in self.detectors if d.get("operating_point")
