@@ -260,6 +260,8 @@ def test_coarse_first_tries_the_small_size_and_falls_back_to_the_full_search():
     assert needs_full.detect(frame) and needs_full.seen == [320, 640]
     nothing = _SizeRecorder(needs=10_000).coarse_first(320)
     assert nothing.detect(frame) == [] and nothing.seen == [320, 640]
+    small = _SizeRecorder(needs=10_000).coarse_first(320)  # a frame no bigger than the coarse size: one search
+    assert small.detect(np.zeros((240, 320, 3), np.uint8)) == [] and small.seen == [320]
     # Off: one search at max_side; a coarse side at or above max_side is no coarse pass.
     assert _SizeRecorder(needs=0).coarse_first(None).first_side is None
     assert _SizeRecorder(needs=0, max_side=320).coarse_first(480).first_side is None

@@ -134,7 +134,8 @@ class FaceDetector:
         rgb = _check_rgb(rgb)
         if self.first_side is not None:
             boxes = self._detect_at(rgb, self.first_side)
-            if boxes:
+            # A frame no bigger than the coarse size was already searched at full resolution.
+            if boxes or max(rgb.shape[:2]) <= self.first_side:
                 return boxes
         return self._detect_at(rgb, self.max_side)
 
