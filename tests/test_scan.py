@@ -283,3 +283,15 @@ def test_result_records_how_faces_were_found(checkpoints, face_video):
     assert facts == {"name": "centerface", "max_side": 640, "coarse_side": 320, "min_score": 0.5, "model_file": "centerface.onnx"}
     hog = scan_file(face_video, ScanOptions(frames=2, detector="hog"), load_detector(weights=checkpoints["real"])).to_dict()["face_detector"]
     assert hog["name"] == "hog" and hog["coarse_side"] is None and hog["model_file"] is None
+
+
+def test_panel_scores_are_not_called_p_fake_in_srt_and_captions():
+    from ddtool.scan.evidence import FaceEvidence
+    from ddtool.scan.report import _caption
+
+    result = ScanResult("clip.mp4", "video", "uncertain", 0.9, 0.86, "mean", score_kind="panel")
+    result.segments = [{"track_id": 0, "start": 1.0, "end": 2.0, "start_frame": 10, "end_frame": 20, "peak": 0.93, "mean": 0.9}]
+    assert "peak panel score 0.93" in segments_srt(result)
+    evidence = FaceEvidence(10, 1.0, 0, 0.93, np.zeros((8, 8, 3), np.uint8))
+    assert "panel score 0.930" in _caption({"kind": "video", "score_kind": "panel"}, evidence)
+    assert "P(fake) 0.930" in _caption({"kind": "video", "score_kind": "p_fake"}, evidence)

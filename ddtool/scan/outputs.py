@@ -40,10 +40,11 @@ def segments_srt(result, min_duration: float = 1.0) -> str:
     """One subtitle per suspicious segment, shown for at least `min_duration` s so a
     one-sample segment is readable in a player."""
     warning = " [UNTRAINED MODEL]" if result.model.get("untrained") else ""
+    label = "panel score" if getattr(result, "score_kind", "p_fake") == "panel" else "P(fake)"
     blocks = []
     for number, seg in enumerate(result.segments, start=1):
         end = max(seg["end"], seg["start"] + min_duration)
-        text = f"SUSPICIOUS face {seg['track_id']}: peak P(fake) {seg['peak']:.2f}, mean {seg['mean']:.2f}{warning}"
+        text = f"SUSPICIOUS face {seg['track_id']}: peak {label} {seg['peak']:.2f}, mean {seg['mean']:.2f}{warning}"
         blocks.append(f"{number}\n{srt_time(seg['start'])} --> {srt_time(end)}\n{text}\n")
     return "\n".join(blocks)
 

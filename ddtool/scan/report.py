@@ -259,7 +259,8 @@ def _frame_thumb(e) -> np.ndarray | None:
 
 def _caption(doc: dict, e) -> str:
     when = f"t={e.timestamp:.2f} s, " if doc.get("kind") == "video" and np.isfinite(e.timestamp) else ""
-    return f"frame {e.frame_index} ({when}face {e.track_id}): P(fake) {e.score:.3f}"
+    label = "panel score" if doc.get("score_kind") == "panel" else "P(fake)"
+    return f"frame {e.frame_index} ({when}face {e.track_id}): {label} {e.score:.3f}"
 
 
 def _face_figure(doc: dict, e, overlay: np.ndarray | None) -> str:
