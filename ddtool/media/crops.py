@@ -47,9 +47,14 @@ def mesonet_geometry(points: np.ndarray) -> tuple[float, float, float, float]:
     if points.shape != (68, 2):
         raise ConfigError(f"the mesonet_aligned crop needs 68 landmarks, got an array of shape {points.shape}")
     e1, e2 = points[EYE_A].mean(0), points[EYE_B].mean(0)
-    eyes = (e1 + e2) / 2
     centre = points[NOSE_TIP].mean(0) / 2 + points[NOSE_BRIDGE].mean(0) / 2
     mouth = (points[TOP_LIP].mean(0) + points[BOTTOM_LIP].mean(0)) / 2
+    return _mesonet_square(e1, e2, centre, mouth)
+
+
+def _mesonet_square(e1: np.ndarray, e2: np.ndarray, centre: np.ndarray, mouth: np.ndarray) -> tuple[float, float, float, float]:
+    """The authors' rule from eye centres, centre point and mouth centre: (cx, cy, side, rotation)."""
+    eyes = (e1 + e2) / 2
     side = int(max(np.linalg.norm(e1 - e2), np.linalg.norm(mouth - eyes)) * MESONET_K) * MESONET_ZOOM
     dy = mouth[1] - eyes[1]
     # Angle of the eyes->mouth line from the vertical (image y points down).
@@ -73,12 +78,7 @@ def mesonet_geometry_5(points: np.ndarray, alpha: float | None = None, gamma: fl
     gamma = MESONET_5PT_GAMMA if gamma is None else gamma
     e1, e2 = points[0], points[1]
     eyes = (e1 + e2) / 2
-    centre = eyes + alpha * (points[2] - eyes)
-    mouth = eyes + gamma * ((points[3] + points[4]) / 2 - eyes)
-    side = int(max(np.linalg.norm(e1 - e2), np.linalg.norm(mouth - eyes)) * MESONET_K) * MESONET_ZOOM
-    dy = mouth[1] - eyes[1]
-    rotation = (90.0 if mouth[0] > eyes[0] else -90.0) if dy == 0 else math.degrees(math.atan((mouth[0] - eyes[0]) / dy))
-    return float(math.floor(centre[0])), float(math.floor(centre[1])), float(side), float(rotation)
+    return _mesonet_square(e1, e2, eyes + alpha * (points[2] - eyes), eyes + gamma * ((points[3] + points[4]) / 2 - eyes))
 
 
 def aligned_crop(rgb: np.ndarray, points: np.ndarray, size: int, interpolation: str = "nearest") -> np.ndarray:

@@ -430,10 +430,10 @@ class FaceExtractor:
 
     def extract_frames(self, frames: Iterable[Frame], timings: dict[str, float] | None = None) -> list[FaceCrop]:
         """Face crops from frames the caller already decoded, in frame order."""
-        return [crop for crops in self.iter_frames(frames, timings) for crop in crops]
+        return [crop for _, crops in self.iter_frames(frames, timings) for crop in crops]
 
-    def iter_frames(self, frames: Iterable[Frame], timings: dict[str, float] | None = None) -> Iterator[list[FaceCrop]]:
-        """Each frame's face crops (maybe none) as soon as that frame is done; the tracker runs incrementally.
+    def iter_frames(self, frames: Iterable[Frame], timings: dict[str, float] | None = None) -> Iterator[tuple[Frame, list[FaceCrop]]]:
+        """Each frame with its face crops (maybe none) as soon as that frame is done; the tracker runs incrementally.
 
         `timings`, when given, gets the seconds spent in "detect" (detector
         and tracker) and "crop" added to it (for scan's timing split).
@@ -458,4 +458,4 @@ class FaceExtractor:
                 image = views[self.image_view] if self.image_view else crop_face(frame.image, box, margin=self.margin, size=self.size, border=self.border)
                 crops.append(FaceCrop(frame.index, frame.timestamp, box, track_id, image, views))
             timings["crop"] = timings.get("crop", 0.0) + time.perf_counter() - tick
-            yield crops
+            yield frame, crops

@@ -39,6 +39,9 @@ class Detector:
     untrained: bool = False
     shipped_name: str | None = None  # set when scan fell back to the default shipped model
     label: str | None = None  # the detector's name in a panel when not its weights' stem (e.g. a benchmark's variant)
+    # Scoring state: faces scored so far, and the network scoring uses once that passes FREEZE_AFTER_FACES.
+    scored: int = field(default=0, init=False, repr=False)
+    _frozen: Any = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         # Channels-last (NHWC) runs the convolutions of these image models
@@ -117,7 +120,7 @@ class Detector:
         for start in range(0, len(faces), batch):
             x = self.prepare(faces[start : start + batch])
             logits = self._scoring_net(x)(x)
-            self._scored = getattr(self, "_scored", 0) + len(x)
+            self.scored += len(x)
             scores.append(torch.softmax(logits.float(), dim=1)[:, 1].cpu().numpy())
         return np.concatenate(scores) if scores else np.zeros(0, np.float32)
 
@@ -128,9 +131,9 @@ class Detector:
         where it gives the eager model's logits on that batch. Tracing costs about 0.5 s, more
         than one 32-frame scan saves, so a single short scan stays eager. Grad-CAM and training
         use `model` itself."""
-        if self.device != "cpu" or self.untrained or getattr(self, "_scored", 0) < FREEZE_AFTER_FACES:
+        if self.device != "cpu" or self.untrained or self.scored < FREEZE_AFTER_FACES:
             return self.model
-        if getattr(self, "_frozen", None) is None:
+        if self._frozen is None:
             self._frozen = self.model
             try:
                 import warnings

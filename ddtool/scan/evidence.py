@@ -42,7 +42,7 @@ def pick_evidence(crops: list, view: str | None = None) -> list[FaceEvidence]:
         FaceEvidence(
             crops[i][0].frame_index, float(crops[i][0].timestamp), int(crops[i][0].track_id), float(crops[i][1]),
             crops[i][0].views.get(view, crops[i][0].image),
-            box=tuple(float(v) for v in _box_tuple(crops[i][0].box)),
+            box=tuple(float(v) for v in box_tuple(crops[i][0].box)),
         )
         for i in keep
     ]
@@ -59,6 +59,8 @@ class EvidenceImages:
     def __init__(self, margin: float):
         self.margin = margin
         self.kept: dict[int, tuple[np.ndarray, np.ndarray, float]] = {}  # face number -> (native, thumb, scale)
+        self.scores: list[float] = []  # panel scores of faces 0, 1, ... as their chunks come back
+        self.chunks_read = 0
 
     def add(self, frame, crops: list, first: int) -> None:
         import cv2
@@ -69,24 +71,24 @@ class EvidenceImages:
         scale = min(1.0, THUMB_WIDTH / width)
         thumb = cv2.resize(frame.image, (max(1, round(width * scale)), max(1, round(height * scale))), interpolation=cv2.INTER_AREA)
         for k, crop in enumerate(crops):
-            if crop.frame_index != frame.index:  # the crops of another frame: keep nothing rather than a wrong picture
-                continue
             side = int(round(max(crop.box.width, crop.box.height) * (1.0 + self.margin)))
             native = crop_face(frame.image, crop.box, margin=self.margin, size=int(min(NATIVE_CROP_MAX, max(8, side))))
             self.kept[first + k] = (native, thumb, scale)
 
     def prune(self, pending: list) -> None:
-        """Drop the images of scored faces outside the current top and bottom EVIDENCE_CROPS."""
-        done = []
-        for future in pending:
-            if not future.done():
-                break
-            done += [fused for _, fused in future.result()]
-        if len(done) <= 2 * EVIDENCE_CROPS:
+        """Drop the images of scored faces outside the current top and bottom EVIDENCE_CROPS.
+
+        `pending` holds the scorer's futures in submission order; only newly finished ones are read.
+        """
+        before = self.chunks_read
+        while self.chunks_read < len(pending) and pending[self.chunks_read].done():
+            self.scores += [fused for _, fused in pending[self.chunks_read].result()]
+            self.chunks_read += 1
+        if self.chunks_read == before or len(self.scores) <= 2 * EVIDENCE_CROPS:
             return
-        order = sorted(range(len(done)), key=lambda i: -done[i])
+        order = sorted(range(len(self.scores)), key=lambda i: -self.scores[i])
         keep = set(order[:EVIDENCE_CROPS]) | set(order[-EVIDENCE_CROPS:])
-        for number in [n for n in self.kept if n < len(done) and n not in keep]:
+        for number in [n for n in self.kept if n < len(self.scores) and n not in keep]:
             del self.kept[number]
 
     def attach(self, evidence: list[FaceEvidence], face_crops: list) -> None:
@@ -97,5 +99,5 @@ class EvidenceImages:
                 e.native, e.thumb, e.thumb_scale = found
 
 
-def _box_tuple(box) -> tuple[float, float, float, float]:
+def box_tuple(box) -> tuple[float, float, float, float]:
     return (box.x0, box.y0, box.x1, box.y1)

@@ -63,14 +63,15 @@ class Panel:
         first = self.members[0].preprocess
         margin = first.margin if options.margin is None else options.margin
         views, cutters = {}, {}
-        for member in self.members:
-            pre = member.preprocess if options.margin is None else replace(member.preprocess, margin=options.margin)
+        member_views = [(member.preprocess if options.margin is None else replace(member.preprocess, margin=options.margin)).view
+                        for member in self.members]
+        for member, view in zip(self.members, member_views):
             # Members that cut the face the same way share one cutter, so the crop is made once per face.
-            views[member.key] = cutters.setdefault(pre.view, view_cropper(pre.view))
+            views[member.key] = cutters.setdefault(view, view_cropper(view))
         face_detector = scan_face_detector(options.detector, options.detector_model, all_faces=options.all_faces)
         size = max(first.size)
         # The gallery crop is the first member's own view when that is a plain box crop of the same size (cut once).
-        style, view_margin, view_size, _ = (replace(first, margin=margin) if options.margin is not None else first).view
+        style, view_margin, view_size, _ = member_views[0]
         same = style == "box" and view_margin == round(margin, 4) and view_size == size
         return FaceExtractor(face_detector, size=size, margin=margin, all_faces=options.all_faces, views=views,
                              image_view=self.members[0].key if same else None)

@@ -30,7 +30,7 @@ from ddtool.scan.verdict import (  # noqa: F401 (re-exported)
     ERROR, EXIT_FAILED_SOME, EXIT_FAILED_SOME_FAKE, EXIT_UNCERTAIN, FAKE, INCONCLUSIVE, REAL, UNCERTAIN,
     exit_code_for, exit_code_for_verdicts, judge, segment_gap, track_segments,
 )
-from ddtool.scan.evidence import EVIDENCE_CROPS, NATIVE_CROP_MAX, THUMB_WIDTH, EvidenceImages, FaceEvidence, pick_evidence  # noqa: F401 (re-exported)
+from ddtool.scan.evidence import EVIDENCE_CROPS, NATIVE_CROP_MAX, THUMB_WIDTH, EvidenceImages, FaceEvidence, box_tuple, pick_evidence  # noqa: F401 (re-exported)
 from ddtool.scan.inputs import IMAGE_SUFFIXES, MEDIA_SUFFIXES, VIDEO_SUFFIXES, list_inputs  # noqa: F401 (re-exported)
 
 # Faces per hand-over to the scorer thread: small enough that scoring starts
@@ -366,14 +366,11 @@ def _scan_into(result: ScanResult, path: Path, options: ScanOptions, panel: Pane
                 return
             yield frame
 
-    current: dict[str, Any] = {}  # the frame whose crops iter_frames yields next (it detects one frame at a time)
-
     def counted(frames):
         nonlocal decoded
         for frame in frames:
             decoded += 1
             progress.advance(1)
-            current["frame"] = frame
             yield frame
 
     def score(batch: list) -> list[tuple[dict[str, float], float]]:
@@ -394,9 +391,9 @@ def _scan_into(result: ScanResult, path: Path, options: ScanOptions, panel: Pane
     # torch's thread count is per thread: the scorer sets its own; OpenCV's pool (detection) is process-wide, restored after.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ddtool-scorer", initializer=torch_threads, initargs=(threads,)) as scorer, \
             opencv_threads(threads):
-        for frame_crops in extractor.iter_frames(counted(prefetch(timed_frames())), timings):
+        for frame, frame_crops in extractor.iter_frames(counted(prefetch(timed_frames())), timings):
             if images is not None and frame_crops:
-                images.add(current["frame"], frame_crops, first=len(face_crops))
+                images.add(frame, frame_crops, first=len(face_crops))
                 images.prune(pending)
             face_crops += frame_crops
             waiting += frame_crops
@@ -413,7 +410,7 @@ def _scan_into(result: ScanResult, path: Path, options: ScanOptions, panel: Pane
         result.errors.append(f"only {decoded} of {len(indices)} sampled frames could be decoded (truncated file?)")
 
     result.frames = [
-        FrameScore(c.frame_index, float(c.timestamp), int(c.track_id), tuple(float(v) for v in _box_tuple(c.box)), float(fused), members)
+        FrameScore(c.frame_index, float(c.timestamp), int(c.track_id), tuple(float(v) for v in box_tuple(c.box)), float(fused), members)
         for c, (members, fused) in crops
     ]
     # Gallery and Grad-CAM show the first panel member's own view of each face (what it scored).
@@ -426,10 +423,6 @@ def _scan_into(result: ScanResult, path: Path, options: ScanOptions, panel: Pane
     if (after["size_bytes"], after["modified_utc"]) != (result.input["size_bytes"], result.input["modified_utc"]):
         raise InputError(f"{path}: the file changed while it was being scanned (size or modification time); scan a copy that nothing writes to")
     result.timings = timings
-
-
-def _box_tuple(box) -> tuple[float, float, float, float]:
-    return (box.x0, box.y0, box.x1, box.y1)
 
 
 def _finite_or_none(value: float) -> float | None:
