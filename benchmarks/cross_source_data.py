@@ -1,0 +1,95 @@
+"""Prepare the cross-source data of benchmarks/cross_source.py: c40-like clips and the face caches.
+
+    python benchmarks/cross_source_data.py --dftrain DATA/dftrain --out DATA/xsrc [--workers 2]
+
+Writes under --out (keep it outside the repository; nothing here is ever committed):
+  c40/                FF++ clips of dftrain re-encoded with libx264 at qp 40 (how FF++ made c40)
+  lists/*.csv         `csv`-layout lists: dftrain (FF++ c23 crops and clips, Celeb-DF clips), ffpp_c40,
+                      realdf (../shared/realdf-dev), realfaces (../shared/realfaces, split by person)
+  cache_<list>/       `ddtool extract` face caches of each list, cut as scan cuts faces: CenterFace,
+                      box crop with margin 0.3, 224 px, 16 frames per video
+Every step resumes: a clip already re-encoded or a face cache already made is kept.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+SHARED = REPO.parent / "shared"
+COLUMNS = ["path", "label", "method", "split", "dataset", "group", "source_split"]
+SPLITS = ("train", "val", "test")
+# As scan cuts faces for the 224 px members (docs/benchmark-results/cross-source).
+EXTRACT = ["--layout", "csv", "--detector", "centerface", "--size", "224", "--margin", "0.3", "--frames", "16"]
+
+
+def write_list(path: Path, rows: list[dict]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # ddtool's csv layout knows train/val/test only; the list's own split (extra, cdf, realdf) stays in
+    # source_split, joined back by path (a manifest's source_path) when the benchmark reads the caches.
+    rows = [{**r, "source_split": r.get("source_split") or r["split"], "split": r["split"] if r["split"] in SPLITS else ""} for r in rows]
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=COLUMNS, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+def c40_rows(dftrain: Path, out: Path) -> list[dict]:
+    from ddtool.media.reencode import C40_QP, reencode_h264
+
+    rows = []
+    for row in csv.DictReader((dftrain / "list.csv").open(encoding="utf-8")):
+        if row["dataset"] != "FF++" or not row["path"].endswith(".mp4"):
+            continue
+        dst = out / "c40" / row["method"] / Path(row["path"]).name
+        if not dst.is_file():
+            reencode_h264(row["path"], dst, qp=C40_QP)
+        rows.append({**row, "path": str(dst), "dataset": "FF++c40"})
+    return rows
+
+
+def realdf_rows() -> list[dict]:
+    root = SHARED / "realdf-dev"
+    return [{"path": str(root / r["path"]), "label": r["label"], "method": r["method"][:40], "split": "realdf",
+             "dataset": r["dataset"], "group": r["group"]} for r in csv.DictReader((root / "labels.csv").open(encoding="utf-8"))]
+
+
+def realfaces_rows(tmp: Path) -> list[dict]:
+    listing = tmp / "realfaces_raw.csv"
+    subprocess.run([sys.executable, str(REPO / "scripts" / "realfaces_list.py"), "--out", str(listing)], check=True)
+    rows = list(csv.DictReader(listing.open(encoding="utf-8")))
+    return [{**r, "dataset": "realfaces"} for r in rows]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dftrain", type=Path, required=True, help="the folder build.py wrote (with list.csv)")
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--only", default="dftrain,ffpp_c40,realdf,realfaces", help="which lists to extract")
+    args = parser.parse_args(argv)
+    lists = args.out / "lists"
+    dftrain_rows = list(csv.DictReader((args.dftrain / "list.csv").open(encoding="utf-8")))
+    made = {
+        "dftrain": lambda: write_list(lists / "dftrain.csv", dftrain_rows),
+        "ffpp_c40": lambda: write_list(lists / "ffpp_c40.csv", c40_rows(args.dftrain, args.out)),
+        "realdf": lambda: write_list(lists / "realdf.csv", realdf_rows()),
+        "realfaces": lambda: write_list(lists / "realfaces.csv", realfaces_rows(lists)),
+    }
+    ddtool = Path(sys.executable).with_name("ddtool")
+    for name in args.only.split(","):
+        listing = made[name]()
+        print(f"{name}: {listing}", file=sys.stderr)
+        subprocess.run([str(ddtool), "extract", str(listing), "--out", str(args.out / f"cache_{name}"), *EXTRACT,
+                        "--workers", str(args.workers)], check=False)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
