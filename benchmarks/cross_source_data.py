@@ -8,6 +8,10 @@ Writes under --out (keep it outside the repository; nothing here is ever committ
                       realdf (../shared/realdf-dev), realfaces (../shared/realfaces, split by person)
   cache_<list>/       `ddtool extract` face caches of each list, cut as scan cuts faces: CenterFace,
                       box crop with margin 0.3, 224 px, 16 frames per video
+  train_ffpp/         the training cache (`--training-cache`): the crops of cache_dftrain that may be trained on,
+                      as a cache of its own (manifest + a link to the crops): FF++ and DFD rows of the official
+                      train/val splits and the `extra` crops, less 1 `extra` group in 5 (held out: the leave-one-
+                      method-out test's own-publisher reals, `is_held_out_extra`). Never FF++ test, Celeb-DF or realdf.
 Every step resumes: a clip already re-encoded or a face cache already made is kept.
 """
 
@@ -67,13 +71,55 @@ def realfaces_rows(tmp: Path) -> list[dict]:
     return [{**r, "dataset": "realfaces"} for r in rows]
 
 
+def is_held_out_extra(group: str) -> bool:
+    """1 `extra` group in 5 (by a hash of its name) stays out of every training set."""
+    import hashlib
+
+    return int(hashlib.sha256(group.encode()).hexdigest(), 16) % 5 == 0
+
+
+def training_cache(out: Path) -> Path:
+    """out/train_ffpp: cache_dftrain's trainable rows (see the module docstring), `extra` rows as split train."""
+    import json
+    import shutil
+
+    source = out / "cache_dftrain"
+    listed = {str(Path(r["path"]).resolve()): r for r in csv.DictReader((out / "lists" / "dftrain.csv").open(encoding="utf-8"))}
+    target = out / "train_ffpp"
+    target.mkdir(parents=True, exist_ok=True)
+    if not (target / "crops").exists():
+        (target / "crops").symlink_to((source / "crops").resolve(), target_is_directory=True)
+    shutil.copy(source / "extract_config.json", target / "extract_config.json")
+    rows, kept = list(csv.DictReader((source / "manifest.csv").open(encoding="utf-8"))), []
+    for row in rows:
+        info = listed[str(Path(row["source_path"]).resolve())]
+        if info["dataset"] not in ("FF++", "FF++-DFD"):
+            continue
+        own = info["source_split"]
+        if own in ("train", "val") or (own == "extra" and not is_held_out_extra(info["group"])):
+            # Validation: the val-split clips' frames only (288 faces; their crops train): a 2-core CPU validates
+            # in a minute, and the epoch is chosen across sources anyway.
+            split = "val" if own == "val" and info["path"].endswith(".mp4") else "train"
+            kept.append({**row, "split": split})
+    with (target / "manifest.csv").open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0].keys()))
+        writer.writeheader()
+        writer.writerows(kept)
+    (target / "README.json").write_text(json.dumps({"made_by": "benchmarks/cross_source_data.py --training-cache", "rows": len(kept)}))
+    return target
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dftrain", type=Path, required=True, help="the folder build.py wrote (with list.csv)")
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--only", default="dftrain,ffpp_c40,realdf,realfaces", help="which lists to extract")
+    parser.add_argument("--training-cache", action="store_true", help="only write out/train_ffpp from cache_dftrain")
     args = parser.parse_args(argv)
+    if args.training_cache:
+        print(training_cache(args.out), file=sys.stderr)
+        return 0
     lists = args.out / "lists"
     dftrain_rows = list(csv.DictReader((args.dftrain / "list.csv").open(encoding="utf-8")))
     made = {

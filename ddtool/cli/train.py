@@ -36,8 +36,15 @@ def train(
         None, "--synth", help="Train on the cache's real crops + forgeries made on the fly: comma list from self_blend, face_swap, resample, smooth, double_jpeg (SBI-style)."
     ),
     synth_repeats: Optional[int] = typer.Option(None, "--synth-repeats", min=1, help="With --synth: show each real crop this many times per epoch \\[default: 1]."),
+    synth_mix: Optional[float] = typer.Option(
+        None, "--synth-mix", min=0.0, max=1.0,
+        help="With --synth on a cache of real and fake crops: this share of every batch is (real, forgery) pairs, the rest the cache's own crops.",
+    ),
+    synth_data: Optional[Path] = typer.Option(
+        None, "--synth-data", metavar="CACHE", help="With --synth: make the forgeries from this face cache's real crops (default: the training cache's).",
+    ),
     augment: Optional[str] = typer.Option(
-        None, "--augment", help="Comma list from hflip, rotate10, zoom, jpeg, downscale, compress, colour \\[default: the paper's hflip,rotate10]."
+        None, "--augment", help="Comma list from hflip, rotate10, zoom, jpeg, jpeg20, h264, blur, downscale, compress, colour \\[default: the paper's hflip,rotate10]."
     ),
     pretrained: Optional[bool] = typer.Option(
         None, "--pretrained/--no-pretrained", help="Start from ImageNet weights where the model has them (the efficientnet_lite models) \\[default: on]."
@@ -72,6 +79,8 @@ def train(
         augment=comma_list(augment),
         synth=comma_list(synth),
         synth_repeats=synth_repeats,
+        synth_mix=synth_mix,
+        synth_data=str(synth_data) if synth_data else None,
         pretrained=pretrained,
         keep_epochs=keep_epochs,
     )

@@ -84,7 +84,7 @@ def afam_for_detector(detector, faces: Sequence[np.ndarray], n: int, label: str 
         raise InputError(f"AFAM over {n} faces needs {n} face images, only {len(faces)} found; pass more data or a smaller --afam")
     chosen = list(faces[:n])
     x = detector.prepare(chosen)
-    heatmap = average_forgery_attention_map(detector.model, x)
+    heatmap = average_forgery_attention_map(detector.network(), x)
     h, w = heatmap.shape
     resized = [cv2.resize(face, (w, h), interpolation=cv2.INTER_AREA) for face in chosen]
     mean_face = np.uint8(np.round(np.mean(np.stack(resized).astype(np.float32), axis=0)))

@@ -115,8 +115,9 @@ def overlay_heatmap(rgb: np.ndarray, heatmap: np.ndarray, alpha: float = 0.45) -
 
 def gradcam_maps(detector, faces: list[np.ndarray]) -> np.ndarray:
     """Grad-CAM maps (N, h, w) in [0, 1] for face crops as the detector sees them; overlay them at any size."""
-    layer = resolve_layer(detector.model, detector.spec.gradcam_layer)
-    return gradcam(detector.model, detector.prepare(faces), layer)
+    network = detector.network()
+    layer = resolve_layer(network, detector.spec.gradcam_layer)
+    return gradcam(network, detector.prepare(faces), layer)
 
 
 def explain_faces(detector, faces: list[np.ndarray]) -> list[np.ndarray]:

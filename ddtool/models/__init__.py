@@ -12,3 +12,4 @@ import ddtool.models.meso  # noqa: F401,E402
 import ddtool.models.temporal  # noqa: F401,E402
 import ddtool.models.lgbm  # noqa: F401,E402
 import ddtool.models.efficientnet_lite  # noqa: F401,E402
+import ddtool.models.clip_vit  # noqa: F401,E402

@@ -39,6 +39,9 @@ class Detector:
     untrained: bool = False
     shipped_name: str | None = None  # set when scan fell back to the default shipped model
     label: str | None = None  # the detector's name in a panel when not its weights' stem (e.g. a benchmark's variant)
+    # A scorer of its own (onnxruntime: models.clip_probe_scorer): P(fake) of normalised NCHW arrays, no torch.
+    # `model` is then built only when something needs the torch network (Grad-CAM): `network()`.
+    scorer: Any = None
     # Scoring state: faces scored so far, and the network scoring uses once that passes FREEZE_AFTER_FACES.
     scored: int = field(default=0, init=False, repr=False)
     _frozen: Any = field(default=None, init=False, repr=False)
@@ -46,7 +49,17 @@ class Detector:
     def __post_init__(self) -> None:
         # Channels-last (NHWC) runs the convolutions of these image models
         # 1.3x (EfficientNet-Lite0) to 2.4x (Meso4) faster on CPU (docs/scan.md "Speed"); same scores.
-        self.model = self.model.to(memory_format=torch.channels_last)
+        if self.model is not None:
+            self.model = self.model.to(memory_format=torch.channels_last)
+
+    def network(self) -> nn.Module:
+        """The torch network (Grad-CAM, AFAM): built from the checkpoint on first use when a scorer scores."""
+        if self.model is None:
+            from ddtool.models.checkpoint import load_checkpoint, read_card
+
+            card_path = Path(self.weights_path).with_name(Path(self.weights_path).name.split(".")[0] + ".json")
+            self.model = load_checkpoint(card_path, device=self.device)[0].eval()
+        return self.model
 
     @property
     def shipped_note(self) -> str | None:
@@ -116,6 +129,13 @@ class Detector:
         """P(fake) for each crop: softmax over the two logits, index 1."""
         if batch < 1:
             raise ConfigError("--batch must be at least 1")
+        if self.scorer is not None:
+            from ddtool.data.preprocess import normalise, resize_face
+
+            pre = self.preprocess
+            images = np.stack([normalise(resize_face(as_rgb(f), pre.size, pre.interpolation), pre) for f in faces]) if len(faces) else None
+            self.scored += len(faces)
+            return self.scorer.fake_probability(images).astype(np.float32) if images is not None else np.zeros(0, np.float32)
         scores = []
         for start in range(0, len(faces), batch):
             x = self.prepare(faces[start : start + batch])
@@ -204,6 +224,11 @@ def load_detector(
         from ddtool.weights import resolve_weights
 
         weights = resolve_weights(weights)
+    from ddtool.models.clip_probe_scorer import is_clip_probe
+
+    card = read_card(weights)
+    if is_clip_probe(card) and device == "cpu":
+        return _clip_probe_detector(weights, card, model, shipped_name)
     net, card = load_checkpoint(weights, device=device)
     if model is not None and card["model"] != model:
         raise CheckpointError(f"{weights} holds model {card['model']!r}, not {model!r}; drop --model or pass matching weights")
@@ -211,6 +236,24 @@ def load_detector(
     weights_file = Path(card["_card_path"]).with_name(card["weights_file"])
     card = {k: v for k, v in card.items() if not k.startswith("_")}
     return Detector(net.eval(), card["model"], spec, device=device, card=card, weights_path=str(weights_file), shipped_name=shipped_name)
+
+
+def _clip_probe_detector(weights, card: dict[str, Any], model: str | None, shipped_name: str | None) -> Detector:
+    """A CLIP probe checkpoint scored on onnxruntime (models.clip_probe_scorer); torch only for Grad-CAM."""
+    from ddtool.io import sha256_file
+    from ddtool.models.clip_probe_scorer import ClipProbeScorer
+
+    if model is not None and card["model"] != model:
+        raise CheckpointError(f"{weights} holds model {card['model']!r}, not {model!r}; drop --model or pass matching weights")
+    weights_file = Path(card["_card_path"]).with_name(card["weights_file"])
+    if not weights_file.is_file():
+        raise CheckpointError(f"weights file not found: {weights_file} (its card {card['_card_path']} names it)")
+    if card.get("sha256") and sha256_file(weights_file) != card["sha256"]:
+        raise CheckpointError(f"{weights_file}: sha256 does not match its card (file changed or corrupt)")
+    card = {k: v for k, v in card.items() if not k.startswith("_")}
+    scorer = ClipProbeScorer(weights_file, card)
+    return Detector(None, card["model"], _image_spec(card["model"]), card=card, weights_path=str(weights_file),
+                    shipped_name=shipped_name, scorer=scorer)
 
 
 def _image_spec(name: str) -> ModelSpec:

