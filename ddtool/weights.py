@@ -228,6 +228,10 @@ def train_command(config: dict[str, Any]) -> str:
         parts += ["--synth", ",".join(config["synth"])]
         if (config.get("synth_repeats") or 1) > 1:
             parts += ["--synth-repeats", str(config["synth_repeats"])]
+        if config.get("synth_mix") is not None:
+            parts += ["--synth-mix", str(config["synth_mix"])]
+        if config.get("synth_data"):
+            parts += ["--synth-data", str(config["synth_data"])]
     if config.get("model_kwargs") or config.get("weight_decay"):
         # options without a command-line flag go through a config file
         parts.append("# + config file keys: " + json.dumps({k: config[k] for k in ("model_kwargs", "weight_decay", "optimizer") if config.get(k) is not None}))

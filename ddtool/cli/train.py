@@ -43,6 +43,9 @@ def train(
     synth_data: Optional[Path] = typer.Option(
         None, "--synth-data", metavar="CACHE", help="With --synth: make the forgeries from this face cache's real crops (default: the training cache's).",
     ),
+    probe_c: Optional[float] = typer.Option(
+        None, "--probe-c", min=1e-6, help="clip_vit_b16: C of the probe's logistic regression (smaller: stronger L2) \\[default: 0.05].",
+    ),
     augment: Optional[str] = typer.Option(
         None, "--augment", help="Comma list from hflip, rotate10, zoom, jpeg, jpeg20, h264, blur, downscale, compress, colour \\[default: the paper's hflip,rotate10]."
     ),
@@ -80,6 +83,7 @@ def train(
         synth=comma_list(synth),
         synth_repeats=synth_repeats,
         synth_mix=synth_mix,
+        probe_c=probe_c,
         synth_data=str(synth_data) if synth_data else None,
         pretrained=pretrained,
         keep_epochs=keep_epochs,

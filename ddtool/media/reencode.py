@@ -39,6 +39,9 @@ def reencode_h264(src: str | Path, dst: str | Path, qp: int = C40_QP, max_frames
         source = av.open(str(src))
     except (av.error.FFmpegError, OSError) as exc:
         raise InputError(f"{src}: cannot be read as a video ({exc}); check the file") from exc
+    if source.format.name == "image2" or source.format.name.endswith("_pipe"):  # FFmpeg's image demuxers
+        source.close()
+        raise InputError(f"{src} is an image ({source.format.name}), not a video; re-encode video files only")
     written = 0
     with source, atomic_path(dst) as tmp:
         stream = next((s for s in source.streams if s.type == "video"), None)

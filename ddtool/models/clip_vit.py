@@ -47,16 +47,19 @@ DEFAULT_PROBE_LAYERS = (11,)
 
 
 def fake_quantise_uint8(x: torch.Tensor) -> torch.Tensor:
-    """x through onnxruntime's DynamicQuantizeLinear and back: per-tensor uint8, range widened to include 0.
+    """x through onnxruntime's DynamicQuantizeLinear and back: uint8, range widened to include 0.
 
-    Straight-through gradient (the rounding is skipped backwards), so Grad-CAM and training still see one.
+    One scale per sample (onnxruntime scores one face per run: clip_encoder), so a face's features do not
+    depend on its batch. Straight-through gradient (the rounding is skipped backwards), so Grad-CAM and
+    training still see one.
     """
-    lo = torch.clamp(x.detach().min(), max=0.0)
-    hi = torch.clamp(x.detach().max(), min=0.0)
-    scale = (hi - lo) / 255.0
-    if float(scale) == 0.0:
-        return x
+    flat = x.detach().reshape(x.shape[0], -1) if x.ndim > 1 else x.detach().reshape(1, -1)
+    lo = torch.clamp(flat.min(dim=1).values, max=0.0)
+    hi = torch.clamp(flat.max(dim=1).values, min=0.0)
+    scale = ((hi - lo) / 255.0).clamp_min(torch.finfo(x.dtype).tiny)
     zero = torch.clamp(torch.round(-lo / scale), 0, 255)
+    shape = (-1,) + (1,) * (x.ndim - 1) if x.ndim > 1 else (1,)
+    scale, zero = scale.view(shape), zero.view(shape)
     q = torch.clamp(torch.round(x.detach() / scale) + zero, 0, 255)
     return x + ((q - zero) * scale - x.detach())
 
@@ -210,9 +213,9 @@ class ClipProbe(nn.Module):
         return torch.stack([torch.zeros_like(z), z], dim=1)
 
 
-# ViT-B/16 image tower: 86,192,640 parameters with the 512-d projection (Radford et al., Table 20: "86M");
-# ddtool drops the projection (393,216), which the probe does not read.
-TOWER_PARAMS = 85_799_424
+# ViT-B/16 image encoder: 86,192,640 parameters (Radford et al.: "86M"); ddtool's tower drops the post-LayerNorm
+# (1,536) and the 512-d projection (393,216), which the probe does not read.
+TOWER_PARAMS = 85_797_888
 
 
 def _build(pretrained: bool = False, probe_layers: Sequence[int] = DEFAULT_PROBE_LAYERS, encoder: str | None = None,

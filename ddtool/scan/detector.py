@@ -197,7 +197,7 @@ def load_detector(
     (`ddtool.weights.default_weights`), or,
     only with `untrained=True`, a randomly initialised `model` for testing.
     """
-    from ddtool.models.checkpoint import load_checkpoint
+    from ddtool.models.checkpoint import load_checkpoint, read_card
 
     device = resolve_device(device)
     if weights is not None and untrained:

@@ -44,6 +44,7 @@ class TrainConfig:
     # the cache's own crops (ddtool.data.mixed_dataset); None: the cache's reals and their forgeries only.
     synth_mix: float | None = None
     synth_data: str | None = None  # with synth: self-blend the real crops of this face cache (default: the training cache's)
+    probe_c: float | None = None  # CLIP probe (clip_vit_b16): C of its logistic regression (ddtool.train.probe.DEFAULT_C)
     size: int | None = None
     device: str = "auto"
     workers: int = 0

@@ -257,6 +257,10 @@ def train(config: TrainConfig, on_epoch_end: EpochCallback | None = None) -> Run
         raise ConfigError(f"--synth makes forged face crops, so it needs an image model; {model_name!r} takes {input_spec.input_kind} input")
     if input_spec.input_kind == "features":
         return train_features(config, input_spec, prepare_run_dir(config, model_name))
+    if input_spec.family == "clip_vit":  # a frozen tower: encode once, fit the linear probe
+        from ddtool.train.probe import train_probe
+
+        return train_probe(config, input_spec, prepare_run_dir(config, model_name))
     config = resolve_defaults(config, defaults_spec.train)
 
     dist_info = init_distributed(config.device)

