@@ -105,6 +105,19 @@ def normalise_per_image(maps: torch.Tensor) -> torch.Tensor:
     return flat.reshape(maps.shape)
 
 
+# Why a Grad-CAM map can be empty: it keeps only what raises the fake score (ReLU of the weighted activations).
+FLAT_MAP_NOTE = (
+    "flat map: no region of this face raised the detector's fake score (Grad-CAM keeps only regions that push the "
+    "score towards fake; a face the detector finds clearly real, or an output saturated so that its gradient vanishes, "
+    "gives none), so nothing is highlighted"
+)
+
+
+def is_flat(heatmap: np.ndarray) -> bool:
+    """A map `normalise_per_image` left all zeros: nothing to highlight (see FLAT_MAP_NOTE)."""
+    return float(np.max(heatmap)) <= 0.0
+
+
 def overlay_heatmap(rgb: np.ndarray, heatmap: np.ndarray, alpha: float = 0.45) -> np.ndarray:
     """JET-coloured heatmap blended over an RGB uint8 image (resized to the image)."""
     h, w = rgb.shape[:2]
