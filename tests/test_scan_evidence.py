@@ -109,10 +109,19 @@ def test_card_and_report_carry_no_training_machine_path_and_no_raw_json(video_ev
     assert 'class="verdict fake low"' in html and "low confidence" in html
 
 
-def test_shipped_cards_carry_no_absolute_paths():
+def test_shipped_cards_describe_data_by_name_never_by_path():
+    from ddtool.weights import card_paths
+
+    # The check finds what the issue found in reports, and lets the card's own repository files, URLs and
+    # an imported model's upstream repository (owner/name) stand.
+    planted = {"config": {"data": "../../data/cache_realfaces"}, "benchmark": {"cache": "offline_cache/cache", "command": "x --out /tmp/r"},
+               "origin": {"repository": "DariusAf/MesoNet", "file": "weights/Meso4_DF.h5"},
+               "training_command": "python benchmarks/realdf.py --weights weights/NAME.json", "url": "https://example.org/a/b"}
+    assert [p.split(": ")[1] for p in card_paths(planted)] == ["../../data/cache_realfaces", "offline_cache/cache", "/tmp/r"]
     for card_path in sorted((REPO / "weights").glob("*.json")):
         card = json.loads(card_path.read_text())
-        bad = [s for s in _strings(card) if re.search(r"(^|[\s=])/(work|home|root|tmp|Users)/", s)]
+        assert card_paths(card) == [], card_path.name
+        bad = [s for s in _strings(card) if re.search(r"(^|[\s=(])(\.\./|~/|/(work|home|root|tmp|Users)/)|\b(offline_cache\d*|scratch|runs)/", s)]
         assert not bad, f"{card_path.name}: {bad[:3]}"
 
 

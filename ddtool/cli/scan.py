@@ -133,9 +133,9 @@ def scan(
     loaded = load_panel(options.panel, options.model, options.weights, options.untrained, options.device)
     if loaded.untrained:
         console.print(f"[bold white on red] WARNING: {loaded.provenance()['warning']} [/]")
-    shipped = [m.key for m in loaded.members if m.shipped_note]
-    if shipped:
-        console.print(f"detectors: {', '.join(shipped)} (shipped weights; `ddtool weights` says what each was trained on)", highlight=False, soft_wrap=True)
+    shipped = [f"{m.key} {(m.weights_sha256 or '?')[:8]}" for m in loaded.members if m.shipped_note]
+    if shipped:  # one short line: what each was trained on is in `ddtool weights` and every report
+        console.print(f"detectors: {', '.join(shipped)} (shipped weights, sha256 prefix; see `ddtool weights`)", highlight=False, soft_wrap=True)
     if not loaded.calibrated:
         console.print(f"note: {loaded.members[0].key} has no operating point in its card: its P(fake) is cut at --threshold {threshold:g}, "
                       "a cut never measured on real media (`ddtool weights calibrate` stores one)", highlight=False, soft_wrap=True)
