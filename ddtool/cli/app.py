@@ -13,6 +13,7 @@ Exit codes (documented in docs/architecture.md and docs/cli.md):
 from __future__ import annotations
 
 import os
+import re
 import sys
 
 import typer
@@ -59,17 +60,37 @@ console = Console(stderr=True)
 out = ResultConsole()
 
 
+def plain_type(label: str | None) -> str | None:
+    """A value's type in words, not Python's: <list[Path]> -> <path>, <str> -> <text> (a repeatable option says so in its help)."""
+    if label is None:
+        return None
+    label = re.sub(r"list\[(\w+)\]", lambda m: m.group(1).lower(), label)
+    return re.sub(r"\bstr\b", "text", label)
+
+
 def _flag_type_hidden(original):
     # typer >= 0.2x shows a `<bool>` type column on plain on/off flags, which take
     # no value; hiding it also leaves the help text room for whole defaults.
     def display_type_rich(self, ctx):
-        return None if getattr(self, "is_flag", False) else original(self, ctx)
+        return None if getattr(self, "is_flag", False) else plain_type(original(self, ctx))
 
     return display_type_rich
 
 
+def _usage_name(self) -> str:
+    # An argument in the usage line as every CLI writes it: PATH (required), [PATH] (optional), PATH... (several);
+    # typer's own is {path}.
+    name = (self.metavar or self.name or "").upper()
+    name = name if self.required else f"[{name}]"
+    return name + ("..." if self.nargs != 1 else "")
+
+
 if hasattr(typer.core.TyperOption, "display_type_rich"):
     typer.core.TyperOption.display_type_rich = _flag_type_hidden(typer.core.TyperOption.display_type_rich)
+if hasattr(typer.core.TyperArgument, "display_type_rich"):
+    typer.core.TyperArgument.display_type_rich = _flag_type_hidden(typer.core.TyperArgument.display_type_rich)
+if hasattr(typer.core.TyperArgument, "_usage_display_name"):
+    typer.core.TyperArgument._usage_display_name = _usage_name
 
 
 def _version_callback(value: bool) -> None:

@@ -12,7 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from ddtool.cli.app import app, console
-from ddtool.cli.options import DetectorModel, DetectorName, detector_model_option, detector_option
+from ddtool.cli.options import DetectorModel, DetectorName, detector_model_option, detector_option, device_option
 from ddtool.evaluate.rules import RULES
 
 
@@ -70,16 +70,16 @@ def scan(
     path: Path = typer.Argument(..., help="A video, an image, or a folder (every video/image inside, recursively)."),
     model: Optional[str] = typer.Option(None, "--model", help="Model name (must match the checkpoint's card)."),
     weights: Optional[Path] = typer.Option(None, "--weights", help="One model: checkpoint NAME.safetensors (+ NAME.json) or a shipped name. Default: the detector panel."),
-    panel: Optional[str] = typer.Option(None, "--panel", help="Comma-separated shipped weights names scoring every face [default: weights/panel.txt, see `ddtool weights`]."),
+    panel: Optional[str] = typer.Option(None, "--panel", help="Comma-separated shipped weights names scoring every face \\[default: weights/panel.txt, see `ddtool weights`]."),
     untrained: bool = typer.Option(False, "--untrained", help="TESTING ONLY: random weights for --model; every output carries a warning."),
     frames: int = typer.Option(32, "--frames", min=1, help="Frames per video, evenly spaced."),
     detector: DetectorName = detector_option(),
     detector_model: DetectorModel = detector_model_option(),
     all_faces: bool = typer.Option(False, "--all-faces", help="Score every face in a frame, not only the largest."),
     threshold: float = typer.Option(0.5, "--threshold", min=0.0, max=1.0, help="Only for one uncalibrated model: P(fake) at or above which an input is judged fake (calibrated detectors use their cards' operating points)."),
-    device: str = typer.Option("cpu", "--device", help="cpu, cuda, cuda:N or auto."),
+    device: str = device_option(),
     batch: int = typer.Option(32, "--batch", min=1, help="Face crops per model forward pass."),
-    threads: Optional[int] = typer.Option(None, "--threads", min=1, help="CPU threads for detection and for scoring each [default: (cores - 1) // 2, at least 1; decoding runs beside them]."),
+    threads: Optional[int] = typer.Option(None, "--threads", min=1, help="CPU threads for detection and for scoring each \\[default: (cores - 1) // 2, at least 1; decoding runs beside them]."),
     out_dir: Optional[Path] = typer.Option(None, "--out", help="Evidence folder: per input result.json, scores.csv, timeline.png, segments.srt, report.html, manifest.sha256; a folder scan adds index.html + summary.csv."),
     json_output: bool = typer.Option(False, "--json", help="Print one JSON document on stdout and nothing else."),
     report: bool = typer.Option(True, "--report/--no-report", help="With --out: also write report.html (Grad-CAM costs a backward pass)."),
@@ -130,6 +130,9 @@ def scan(
         threads=threads,
     )
     options.validate()
+    from ddtool.device import resolve_device
+
+    options.device = str(resolve_device(options.device))  # result.json records the device used, not "auto"
     loaded = load_panel(options.panel, options.model, options.weights, options.untrained, options.device)
     if loaded.untrained:
         console.print(f"[bold white on red] WARNING: {loaded.provenance()['warning']} [/]")

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Protocol
 
-from ddtool.device import opencv_threads, stage_threads, torch_threads
+from ddtool.device import DEFAULT_DEVICE, opencv_threads, stage_threads, torch_threads
 from ddtool.errors import ConfigError, DDToolError, InputError
 from ddtool.evaluate.aggregate import RULES, check_rule
 from ddtool.media.faces import DEFAULT_SCAN_DETECTOR
@@ -50,7 +50,7 @@ class ScanOptions:
     detector_model: str | Path | None = None  # replaces the face detector's shipped/default model file
     all_faces: bool = False
     threshold: float = 0.5
-    device: str = "cpu"
+    device: str = DEFAULT_DEVICE
     batch: int = 32
     aggregate: str = "mean"
     margin: float | None = None  # None: the margin the model's training crops had (its card), else 0
