@@ -1,12 +1,14 @@
 """The typer application, console output and the one place errors become exit codes.
 
-Exit codes (documented in docs/architecture.md and docs/cli.md):
-  0  success (for `scan`: every input judged real)
-  1  `scan`: at least one input judged fake
+Exit codes (documented in docs/architecture.md and docs/scan.md):
+  0  success (for `scan`: no strong evidence of manipulation; never a finding of authenticity)
+  1  `scan`: at least one input judged manipulated (a fake verdict at high confidence)
   2  usage error (unknown option, bad value), as every click/typer program
   3  bad input, data, layout, config or checkpoint (one-line message)
   4  `scan`: inconclusive (no usable face in any input)
   5  unexpected internal error (one line; set DDTOOL_DEBUG=1 for the traceback)
+  6/7 `scan`: some inputs failed (7: and another was judged manipulated)
+  8  `scan`: none manipulated, at least one needs review (low-confidence fake, or uncertain)
   130 interrupted
 """
 
