@@ -160,7 +160,7 @@ def test_an_interrupted_scan_writes_its_index_and_resume_completes_it(tmp_path, 
 
     monkeypatch.setattr(batch, "write_outputs", interrupt_at_the_fourth)
     code, _, err = run_cli(scan_args(case, out, strong_weights, "--no-report"), capsys)
-    assert code == 130 and "interrupted" in err
+    assert code == 130 and "error: interrupted" in err
     rows = summary_rows(out)
     assert len(rows) == 8 and [r["verdict"] for r in rows].count("not scanned") == 5
     assert "INCOMPLETE" in (out / "index.html").read_text(encoding="utf-8")

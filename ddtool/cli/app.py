@@ -27,6 +27,7 @@ from ddtool.errors import DDToolError
 
 EXIT_INCONCLUSIVE = 4
 EXIT_INTERNAL = 5
+EXIT_INTERRUPTED = 130
 
 app = typer.Typer(
     name="ddtool",
@@ -154,6 +155,8 @@ def main(argv: list[str] | None = None) -> None:
     _INVOCATION[:] = ["ddtool", *(sys.argv[1:] if argv is None else argv)]
     try:
         code = app(args=argv, prog_name="ddtool", standalone_mode=False)
+        if code == EXIT_INTERRUPTED:  # typer turns Ctrl-C into a silent exit 130: say so, as below
+            error("interrupted")
         sys.exit(code if isinstance(code, int) else 0)
     except click_exception as exc:
         if type(exc).__name__ == "NoArgsIsHelpError":
@@ -170,7 +173,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         error("interrupted")
-        sys.exit(130)
+        sys.exit(EXIT_INTERRUPTED)
     except Exception as exc:  # last resort: one line, never a traceback
         if debug:
             raise

@@ -190,8 +190,10 @@ def scan(
         sys.stdout.write(dumps(document) + "\n")
         sys.stdout.flush()
     else:
-        counts = {v: verdicts.count(v) for v in ("fake", "real", "uncertain", "inconclusive", "error")}
-        summary = ", ".join(f"{n} {v}" for v, n in counts.items() if n)
+        from ddtool.scan.wording import claim_words
+
+        claims = [claim_words(v, level) for v, level in zip(verdicts, levels)]
+        summary = ", ".join(f"{claims.count(c)} {c}" for c in dict.fromkeys(sorted(claims)))
         resumed = f" ({kept} kept from an earlier run)" if kept else ""
         console.print(f"[bold]summary:[/] {len(verdicts)} input(s){resumed}: {summary}" + (f"; evidence in {escape(str(out_dir))}" if out_dir else ""),
                       highlight=False)

@@ -97,7 +97,7 @@ def scan_to_folder(
     finally:
         if root is not None:
             pending = [pending_row(str(item)) for item in inputs.files[done:]]
-            write_index(out_dir, outcome.rows + pending, session, outcome.exit_code, str(path), complete=not pending)
+            write_index(out_dir, outcome.rows + pending, session, 130 if pending else outcome.exit_code, str(path), complete=not pending)
     return outcome
 
 

@@ -18,10 +18,7 @@ from ddtool.io import write_text_atomic
 
 SUMMARY_COLUMNS = ["path", "sha256", "kind", "verdict", "headline", "confidence", "score", "score_kind", "detector_scores", "errors", "folder", "report"]
 # What a score column holds, as the index's headers and docs/scan.md say it.
-SCORE_UNITS = {
-    "panel": "panel score 0-1 (mean share of real reference faces the detectors find less unusual)",
-    "p_fake": "P(fake) 0-1 (the one model's probability)",
-}
+SCORE_UNITS = {"panel": "panel score, 0-1", "p_fake": "P(fake), 0-1"}
 NOT_SCANNED = "not scanned"  # the verdict of an input an interrupted scan never reached
 
 
@@ -81,10 +78,13 @@ span.v{font-weight:bold;padding:0 .4em;border-radius:3px;white-space:nowrap}
 
 
 def index_html(rows: list[dict[str, Any]], session: dict[str, Any], exit_code: int, root: str, complete: bool = True) -> str:
+    from ddtool.scan.wording import claim_words
+
     esc = html.escape
     counts: dict[str, int] = {}
     for r in rows:
-        counts[r["verdict"]] = counts.get(r["verdict"], 0) + 1
+        words = claim_words(r["verdict"], r["confidence"])
+        counts[words] = counts.get(words, 0) + 1
     names = sorted({n for r in rows for n in r["detector_scores"]})
     kinds = sorted({r["score_kind"] for r in rows if r["score_kind"]})
     score_unit = " / ".join(SCORE_UNITS.get(k, k) for k in kinds) or "0-1"
@@ -122,6 +122,8 @@ def index_html(rows: list[dict[str, Any]], session: dict[str, Any], exit_code: i
 {''.join(body)}
 </table>
 <p class="small">Command: <code>{esc(str(session.get('command')))}</code><br>Software: {esc(versions)}<br>
+Panel score: for every face, each detector's score placed among real reference faces (the share of them it finds less
+unusual), averaged over the detectors; fake at the band's upper edge or above. P(fake): a detector's own probability.<br>
 "No strong evidence of manipulation" is not a finding that a file is authentic; "needs review" marks a low-confidence fake
 verdict or a score in the uncertain band; open the report for the detectors' limits (docs/scan.md, "Verdicts").
 summary.csv holds the same rows; manifest.sha256 lists this page, summary.csv and every input folder's manifest (<code>ddtool verify FOLDER</code>).</p>

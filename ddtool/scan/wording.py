@@ -140,6 +140,14 @@ HEADLINES = {
 }
 
 
+def claim_words(verdict: str, level: str | None) -> str:
+    """A verdict's claim in a few lower-case words, for counts ("4 needs review, 2 no strong evidence of manipulation")."""
+    from ddtool.scan.verdict import claim_of
+
+    claim = claim_of(verdict, level)
+    return {"manipulated": "manipulated", "review": "needs review", "no_strong_evidence": "no strong evidence of manipulation"}.get(claim, verdict)
+
+
 def headline(verdict: str, level: str | None) -> str:
     """The words shown in large type for a verdict at its strength (report, index, terminal)."""
     from ddtool.scan.verdict import claim_of
