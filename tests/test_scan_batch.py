@@ -142,6 +142,30 @@ def test_per_input_failures_stay_that_inputs_and_the_index_is_written(tmp_path, 
     assert code == 0 and "8 input folder(s)" in err and "has no evidence folder" in err
 
 
+def test_a_file_name_that_is_not_utf8_is_that_inputs_error(tmp_path, strong_weights, capsys):
+    """OpenCV crashes the process on such a name: it must be one input's one-line error, the batch going on."""
+    register_tiny()
+    case = tmp_path / "case"
+    awkward_case(case)
+    bad = os.fsdecode(os.fsencode(str(case)) + b"/bad\xff\xfename.mp4")
+    try:
+        Path(bad).write_bytes((case / "plain.mp4").read_bytes())
+    except (OSError, UnicodeError):
+        pytest.skip("this filesystem refuses a name that is not UTF-8")
+    out = tmp_path / "ev"
+    code, _, err = run_cli(scan_args(case, out, strong_weights, "--no-report"), capsys)
+    assert code == 7, err
+    rows = summary_rows_raw(out)
+    assert len(rows) == 9 and sum("not valid UTF-8" in r["errors"] for r in rows) == 1
+    code, _, err = run_cli(["verify", out], capsys)
+    assert code == 0 and "9 input folder(s)" in err, err
+
+
+def summary_rows_raw(out: Path) -> list[dict]:
+    with open(out / "summary.csv", newline="", encoding="utf-8", errors="surrogateescape") as fh:
+        return list(csv.DictReader(fh))
+
+
 def test_an_interrupted_scan_writes_its_index_and_resume_completes_it(tmp_path, strong_weights, capsys, monkeypatch):
     import ddtool.scan.batch as batch
 

@@ -159,10 +159,11 @@ def _remove_partial(folder: Path) -> None:
 
 
 def _fingerprint(session: dict[str, Any], detectors: list[dict[str, Any]]) -> dict[str, Any]:
-    """What must match for an earlier folder to stand for this scan: the options and every detector's weights."""
+    """What must match for an earlier folder to stand for this scan: the options, every detector's weights, the case fields."""
     return {
         "options": json.loads(json.dumps(session.get("options") or {}, default=str)),
         "weights": [d.get("sha256") for d in detectors],
+        "case": session.get("case") or {},
     }
 
 
@@ -177,7 +178,8 @@ def _complete_folder(folder: Path, item: Path, name: EvidenceName, fingerprint: 
             return None
         if (document.get("evidence_folder") or {}).get("relative_path") != name.relative_path:
             return None
-        earlier = {"options": (document.get("scan") or {}).get("options"), "weights": [d.get("sha256") for d in document.get("detectors") or []]}
+        earlier = {"options": (document.get("scan") or {}).get("options"), "weights": [d.get("sha256") for d in document.get("detectors") or []],
+                   "case": document.get("case") or {}}
         if earlier != fingerprint:
             return None
         return document if verify_evidence(folder, check_input=True, input_path=item).intact else None

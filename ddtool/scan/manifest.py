@@ -92,7 +92,7 @@ def _verify_index(folder: Path, entries: dict[str, str], report: Verification) -
     """A folder scan's summary.csv holds one row per input: each scanned row's folder must be listed, once."""
     import csv
 
-    with open(folder / "summary.csv", newline="", encoding="utf-8") as fh:
+    with open(folder / "summary.csv", newline="", encoding="utf-8", errors="surrogateescape") as fh:
         rows = list(csv.DictReader(fh))
     listed = {Path(n).parent.as_posix() for n in entries if Path(n).name == MANIFEST and Path(n).parent != Path(".")}
     if rows and "folder" not in rows[0]:
