@@ -18,8 +18,9 @@ $(BIN)/ddtool: pyproject.toml
 install: $(BIN)/ddtool
 
 # Scans the two example clips with the default detector panel (weights/panel.txt)
-# and writes each one's evidence and report.html to demo_out/. scan exits 1 for
-# "fake" and 8 for "uncertain": those are results, not failures.
+# and writes each one's evidence and report.html to demo_out/. scan exits 0 for
+# "no strong evidence of manipulation", 1 for "manipulated" and 8 for "needs
+# review" (docs/scan.md "Headline and exit codes"): those are results, not failures.
 demo: install
 	$(BIN)/ddtool weights
 	$(BIN)/ddtool scan examples/astronaut_real.mp4 --frames 16 --out demo_out; rc=$$?; test $$rc -le 1 -o $$rc -eq 8

@@ -39,6 +39,8 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from ddtool.weights import portable_command  # noqa: E402  (cards name data, never this machine's paths)
+
 REALDF = REPO.parent / "shared" / "realdf-dev"
 DEFAULT_CACHE = Path("/work/scratch/realdf_scores")
 
@@ -251,7 +253,7 @@ def main() -> None:
     members = {s: load_member(s) for s in specs}
     started = time.perf_counter()
     found = score_inputs(rows, list(members.values()), args.frames, args.detector, args.cache)
-    report = {"command": "python " + " ".join(sys.argv), "frames": args.frames, "face_detector": args.detector,
+    report = {"command": portable_command("python " + " ".join(sys.argv)), "frames": args.frames, "face_detector": args.detector,
               "inputs": len(rows), "detectors": {}, "note": "timings on a contended 2-core CPU"}
     for spec, m in members.items():
         report["detectors"][spec] = member_report(rows, found[m.key], m.operating_point)
@@ -315,7 +317,7 @@ def write_cards(report: dict, members: dict) -> None:
         if "@" in spec:
             continue
         d = report["detectors"][spec]
-        row = {"name": "realdf-dev (DeepFaceLive video halves + tool demo photos, ../shared/realdf-dev)", "split": "all", "level": "video",
+        row = {"name": "realdf-dev (DeepFaceLive video halves + tool demo photos)", "split": "all", "level": "video",
                "auc": d["video"]["auc"], "ci95": d["video"]["ci95"], "n_real": d["video"]["n_real"], "n_fake": d["video"]["n_fake"],
                "face_auc": d["face"]["auc"], "face_ci95": d["face"]["ci95"], "photo_fpr_at_operating_point": d.get("photo_fpr"),
                "video_tpr_at_operating_point": d.get("video_tpr"), "video_fpr_at_operating_point": d.get("video_fpr"),

@@ -4,18 +4,25 @@ from __future__ import annotations
 
 import os
 from contextlib import contextmanager
-
-import torch
+from typing import TYPE_CHECKING
 
 from ddtool.errors import ConfigError
 
+if TYPE_CHECKING:
+    import torch
 
-def resolve_device(option: str) -> torch.device:
+# Every command's --device default: the GPU when torch sees one, else the CPU (one rule for scan, explain, eval, report, profile, train).
+DEFAULT_DEVICE = "auto"
+
+
+def resolve_device(option: str) -> "torch.device":
     """auto -> cuda when torch sees a GPU, else cpu; cpu, cuda, cuda:N and mps as given.
 
     A GPU asked for on a machine without one, or a word that is no device, is
     a one-line ConfigError (checked before any slow work).
     """
+    import torch  # here, not at the top: the CLI reads DEFAULT_DEVICE before anything slow loads
+
     if option == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if option.startswith("cuda") and not torch.cuda.is_available():
@@ -58,4 +65,6 @@ def opencv_threads(count: int):
 
 def torch_threads(count: int) -> None:
     """torch's intra-op threads for the calling thread (a thread pool's initializer: the setting is per thread)."""
+    import torch
+
     torch.set_num_threads(count)

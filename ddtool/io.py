@@ -46,8 +46,10 @@ def _umask() -> int:
 
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> None:
+    # surrogateescape: a file name that is not valid UTF-8 (Python holds its bytes as surrogates) is written back as
+    # the very bytes it has on disk, instead of failing the whole write.
     with atomic_path(path) as tmp:
-        tmp.write_text(text, encoding="utf-8")
+        tmp.write_text(text, encoding="utf-8", errors="surrogateescape")
 
 
 def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:

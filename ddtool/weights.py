@@ -17,6 +17,7 @@ weights: point `DDTOOL_WEIGHTS` at a copy of the repository's `weights/`.
 from __future__ import annotations
 
 import json
+import re
 import shlex
 import shutil
 from pathlib import Path
@@ -62,9 +63,70 @@ def resolve_weights(path: str | Path) -> Path:
     return candidate if candidate.is_file() else path
 
 
+# A card may name files of this repository (its scripts, configs, weights); any other folder is the training
+# machine's layout, which a card handed to someone else must not carry: data is described by name.
+REPOSITORY_FOLDERS = ("benchmarks/", "scripts/", "configs/", "weights/", "docs/", "examples/", "ddtool/")
+GENERIC_FOLDERS = {"", ".", "..", "cache", "data", "faces", "crops"}  # no dataset is called this: the name is the folder above
+_URL = re.compile(r"^[a-z][a-z0-9+.-]*://", re.IGNORECASE)
+
+
+def _is_path(token: str, allowed: set[str]) -> bool:
+    parts = re.split(r"[/\\]", token)
+    if len(parts) < 2 or not re.search(r"\w", token) or _URL.match(token) or token in allowed:
+        return False
+    return ".." in parts or not token.startswith(REPOSITORY_FOLDERS)
+
+
+def card_paths(card: Any) -> list[str]:
+    """Every file-system path in a card ("key: path"), none of which a shipped card may hold. The upstream repository
+    an imported card names (`origin.repository`, owner/name) and URLs are no paths."""
+    origin = card.get("origin") if isinstance(card, dict) and isinstance(card.get("origin"), dict) else {}
+    allowed = {str(origin.get("repository"))} if origin.get("repository") else set()
+    found = []
+
+    def walk(value: Any, key: str) -> None:
+        if isinstance(value, dict):
+            for k, v in value.items():
+                walk(v, f"{key}.{k}" if key else str(k))
+        elif isinstance(value, list):
+            for v in value:
+                walk(v, key)
+        elif isinstance(value, str):
+            found.extend(f"{key}: {t}" for t in (w.strip(",;:()[]'\"") for w in value.split()) if _is_path(t, allowed))
+
+    walk(card, "")
+    return found
+
+
+def data_name(value: Any) -> str:
+    """A dataset described by name, not by where it lay: `../../data/cache_realfaces` -> cache_realfaces,
+    `offline_cache2/cache` -> offline_cache2, a registered name stays as it is."""
+    parts = [p for p in re.split(r"[/\\]", str(value)) if p not in GENERIC_FOLDERS]
+    return parts[-1] if parts else "unnamed data"
+
+
+DATA_OPTIONS = ("--data", "--cache", "--reference", "--path")  # options whose value is a dataset: its placeholder is its name
+
+
+def portable_command(command: str) -> str:
+    """A command line with every path argument replaced by a placeholder: a dataset's name for data options
+    (`--data offline_cache2/cache` -> `--data OFFLINE_CACHE2`), the option's name otherwise (`--out runs/x` -> `--out OUT`);
+    files of this repository stay."""
+    words = command.split(" ")
+    for i, word in enumerate(words):
+        if _is_path(word.strip("'\""), set()):
+            option = words[i - 1] if i and words[i - 1].startswith("--") else "--path"
+            name = data_name(word.strip("'\"")) if option in DATA_OPTIONS else option.lstrip("-")
+            words[i] = re.sub(r"\W+", "_", name).strip("_").upper()
+    return " ".join(words)
+
+
 def card_problems(card: dict[str, Any]) -> list[str]:
     """What a shipped card lacks or gets wrong (empty list: complete)."""
     problems = [f"missing {what} ('{key}')" for key, what in REQUIRED_FIELDS.items() if not card.get(key)]
+    paths = card_paths(card)
+    if paths:
+        problems.append(f"names data by a path ({'; '.join(paths[:3])}{' ...' if len(paths) > 3 else ''}); describe it by name")
     training = card.get("training_data")
     if training and not (isinstance(training, dict) and training.get("summary")):
         problems.append("training_data has no 'summary' saying exactly what and how many faces it was trained on")
@@ -248,20 +310,35 @@ def _describe_training_data(card: dict[str, Any]) -> dict[str, Any]:
             f"{synth.get('real_crops', '?')} real face crops, each paired {synth.get('repeats', 1)}x every epoch with a fresh forgery made on the fly "
             f"({', '.join(synth.get('methods') or [])}, strength {synth.get('strength')}); model selected on "
             f"{val.get('crops', '?')} validation crops ({val.get('real', '?')} real, {val.get('fake', '?')} fake) "
-            f"from face cache {data.get('cache', '?')}"
+            f"from face cache {data_name(data.get('cache', '?'))}"
         )
     else:
         summary = (
             f"{train.get('crops', '?')} face crops for training ({train.get('real', '?')} real, {train.get('fake', '?')} fake) "
             f"+ {val.get('crops', '?')} for validation ({val.get('real', '?')} real, {val.get('fake', '?')} fake) "
-            f"from face cache {data.get('cache', '?')}"
+            f"from face cache {data_name(data.get('cache', '?'))}"
         )
         if methods:
             summary += f"; forgery methods: {', '.join(methods)}"
     if data.get("holdout_method"):
         summary += f"; held out: {data['holdout_method']}"
     data["summary"] = summary
+    # Described by name: the manifest's sha256 identifies the data exactly, its folder would only expose the machine.
+    if data.get("cache"):
+        data["cache"] = data_name(data["cache"])
+    for key in ("manifest", "inputs_file"):
+        if data.get(key):
+            data[key] = Path(str(data[key])).name
     return data
+
+
+def _by_name(key: str, value: Any) -> Any:
+    """A benchmark entry as a shipped card keeps it: data by name, files by file name, commands with placeholders."""
+    if not isinstance(value, str) or not card_paths({key: value}):
+        return value
+    if key.endswith("command"):
+        return portable_command(value)
+    return data_name(value) if key in ("cache", "data", "dataset") else Path(value).name
 
 
 def _weights_suffix(weights_file: str) -> str:
@@ -313,22 +390,21 @@ def ship_checkpoint(
     spec = get_spec(source_card["model"])
     config = source_card.get("config") if isinstance(source_card.get("config"), dict) else {}
     card = {k: v for k, v in source_card.items() if not k.startswith("_")}
+    config = {**config, **({"data": data_name(config["data"])} if config.get("data") else {}), "out": "RUN"} if config else config
+    benchmark = {k: _by_name(k, v) for k, v in benchmark.items()}
     card.update(
+        config=config,
         weights_file=weights_path.name,
         sha256=sha256_file(weights_path),
         architecture=architecture or f"{spec.name}: {spec.description}" + (f" ({spec.paper})" if spec.paper else ""),
         params=_count_params(Path(source_card["_card_path"])),
         training_data={**_describe_training_data(source_card), **(training_data or {})},
-        training_command=command or train_command(config),
+        training_command=portable_command(command or train_command(config)),
         benchmark=benchmark,
         statement=f"This model was {NOT_TRAINED_ON}; its scores on those datasets (and on real-world deepfakes) are unmeasured.",
         default=bool(default),
-        shipped_from=str(Path(source_card["_card_path"]).resolve()),
+        shipped_from=Path(source_card["_card_path"]).name,
     )
-    # A shipped card travels: folders are named by their last two parts, never by the training machine's absolute path.
-    from ddtool.models.checkpoint import strip_machine_paths
-
-    card = strip_machine_paths(card)
     problems = card_problems(card)
     if problems:
         weights_path.unlink(missing_ok=True)

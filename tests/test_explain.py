@@ -224,7 +224,8 @@ def test_cli_gradcam_on_image_and_noface(tmp_path, face_image, noface_video, cap
         main(["explain", "--gradcam", str(face_image), "--model", TINY, "--untrained", "--out", str(out)])
     assert exit_info.value.code in (0, None)
     saved = list(out.glob("gradcam_01_*.png"))
-    assert len(saved) == 1 and cv2.imread(str(saved[0])).shape == (32, 64, 3)
+    # face and overlay side by side (32 px each, enlarged 8x whole pixels), a caption band below
+    assert len(saved) == 1 and cv2.imread(str(saved[0])).shape[1:] == (512, 3) and cv2.imread(str(saved[0])).shape[0] > 256
     with pytest.raises(SystemExit) as exit_info:
         main(["explain", "--gradcam", str(noface_video), "--model", TINY, "--untrained", "--frames", "3", "--out", str(out)])
     assert exit_info.value.code == 3

@@ -65,6 +65,11 @@ def test_band_and_exit_codes():
     assert exit_code_for_verdicts(["fake", "uncertain"]) == 1
     assert exit_code_for_verdicts(["uncertain", "error"]) == 6 and exit_code_for_verdicts(["fake", "error"]) == 7
     assert exit_code_for_verdicts(["real"]) == 0 and exit_code_for_verdicts(["inconclusive"]) == 4
+    # The exit code never claims more than the verdict's strength: a low-confidence fake needs review, it is no finding.
+    assert exit_code_for_verdicts(["fake", "real"], ["low", "high"]) == EXIT_UNCERTAIN
+    assert exit_code_for_verdicts(["fake", "real"], ["high", "low"]) == 1
+    assert exit_code_for_verdicts(["fake", "error"], ["low", "none"]) == 6
+    assert exit_code_for_verdicts(["real", "real"], ["low", "low"]) == 0  # "no strong evidence", at any strength
 
 
 def test_panel_json_shows_every_detector_and_fuses_percentiles(tmp_path, face_image, capsys):
@@ -82,7 +87,9 @@ def test_panel_json_shows_every_detector_and_fuses_percentiles(tmp_path, face_im
     assert rows["det_a"]["reference_percentile"] == pytest.approx(0.99, abs=0.02)
     assert set(item["frames"][0]["scores"]) == {"det_a", "det_b"}
     assert item["score"] == pytest.approx(0.98, abs=0.02)  # mean of 0.99 and 0.97
-    assert item["verdict"] == "fake" and code == 1
+    # This panel was never measured on real deepfakes: its fake verdict is low confidence and needs review (exit 8).
+    assert item["verdict"] == "fake" and item["strength"]["level"] == "low" and code == EXIT_UNCERTAIN
+    assert item["headline"] == "NEEDS REVIEW: POSSIBLE MANIPULATION, LOW CONFIDENCE"
     assert [d["name"] for d in item["detectors"]] == [register_tiny()] * 2
 
 

@@ -53,7 +53,7 @@ def test_bad_file_with_json_still_prints_a_document(bad_files, capsys):
 
 def test_image_with_mp4_name_is_scanned_as_image(bad_files, capsys):
     code, stdout, _ = scan([bad_files["image_as_mp4"], "--json"], capsys)
-    assert code in (0, 1)
+    assert code in (0, 8)  # untrained: low confidence, never "manipulated"
     assert json.loads(stdout)["inputs"][0]["kind"] == "image"
 
 
@@ -102,7 +102,7 @@ def test_grayscale_and_rgba_images(tmp_path, channels, name, capsys):
     code, stdout, stderr = scan([path, "--json"], capsys)
     item = json.loads(stdout)["inputs"][0]
     assert item["errors"] == [] and item["verdict"] in ("real", "fake"), stderr
-    assert len(item["frames"]) == 1 and code in (0, 1)
+    assert len(item["frames"]) == 1 and code in (0, 8)
 
 
 def test_8k_image(tmp_path, capsys):

@@ -1,18 +1,21 @@
 """The typer application, console output and the one place errors become exit codes.
 
-Exit codes (documented in docs/architecture.md and docs/cli.md):
-  0  success (for `scan`: every input judged real)
-  1  `scan`: at least one input judged fake
+Exit codes (documented in docs/architecture.md and docs/scan.md):
+  0  success (for `scan`: no strong evidence of manipulation; never a finding of authenticity)
+  1  `scan`: at least one input judged manipulated (a fake verdict at high confidence)
   2  usage error (unknown option, bad value), as every click/typer program
   3  bad input, data, layout, config or checkpoint (one-line message)
   4  `scan`: inconclusive (no usable face in any input)
   5  unexpected internal error (one line; set DDTOOL_DEBUG=1 for the traceback)
+  6/7 `scan`: some inputs failed (7: and another was judged manipulated)
+  8  `scan`: none manipulated, at least one needs review (low-confidence fake, or uncertain)
   130 interrupted
 """
 
 from __future__ import annotations
 
 import os
+import re
 import sys
 
 import typer
@@ -24,6 +27,7 @@ from ddtool.errors import DDToolError
 
 EXIT_INCONCLUSIVE = 4
 EXIT_INTERNAL = 5
+EXIT_INTERRUPTED = 130
 
 app = typer.Typer(
     name="ddtool",
@@ -59,17 +63,37 @@ console = Console(stderr=True)
 out = ResultConsole()
 
 
+def plain_type(label: str | None) -> str | None:
+    """A value's type in words, not Python's: <list[Path]> -> <path>, <str> -> <text> (a repeatable option says so in its help)."""
+    if label is None:
+        return None
+    label = re.sub(r"list\[(\w+)\]", lambda m: m.group(1).lower(), label)
+    return re.sub(r"\bstr\b", "text", label)
+
+
 def _flag_type_hidden(original):
     # typer >= 0.2x shows a `<bool>` type column on plain on/off flags, which take
     # no value; hiding it also leaves the help text room for whole defaults.
     def display_type_rich(self, ctx):
-        return None if getattr(self, "is_flag", False) else original(self, ctx)
+        return None if getattr(self, "is_flag", False) else plain_type(original(self, ctx))
 
     return display_type_rich
 
 
+def _usage_name(self) -> str:
+    # An argument in the usage line as every CLI writes it: PATH (required), [PATH] (optional), PATH... (several);
+    # typer's own is {path}.
+    name = (self.metavar or self.name or "").upper()
+    name = name if self.required else f"[{name}]"
+    return name + ("..." if self.nargs != 1 else "")
+
+
 if hasattr(typer.core.TyperOption, "display_type_rich"):
     typer.core.TyperOption.display_type_rich = _flag_type_hidden(typer.core.TyperOption.display_type_rich)
+if hasattr(typer.core.TyperArgument, "display_type_rich"):
+    typer.core.TyperArgument.display_type_rich = _flag_type_hidden(typer.core.TyperArgument.display_type_rich)
+if hasattr(typer.core.TyperArgument, "_usage_display_name"):
+    typer.core.TyperArgument._usage_display_name = _usage_name
 
 
 def _version_callback(value: bool) -> None:
@@ -131,6 +155,8 @@ def main(argv: list[str] | None = None) -> None:
     _INVOCATION[:] = ["ddtool", *(sys.argv[1:] if argv is None else argv)]
     try:
         code = app(args=argv, prog_name="ddtool", standalone_mode=False)
+        if code == EXIT_INTERRUPTED:  # typer turns Ctrl-C into a silent exit 130: say so, as below
+            error("interrupted")
         sys.exit(code if isinstance(code, int) else 0)
     except click_exception as exc:
         if type(exc).__name__ == "NoArgsIsHelpError":
@@ -147,7 +173,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         error("interrupted")
-        sys.exit(130)
+        sys.exit(EXIT_INTERRUPTED)
     except Exception as exc:  # last resort: one line, never a traceback
         if debug:
             raise

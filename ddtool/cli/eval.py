@@ -13,6 +13,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from ddtool.cli.app import app, console, out
+from ddtool.cli.options import device_option
 from ddtool.evaluate.rules import RULES
 
 EVAL_SCHEMA = "ddtool.eval/1"
@@ -54,7 +55,7 @@ def eval_command(
     weights: Optional[Path] = typer.Option(None, "--weights", help="Checkpoint file (.safetensors or its .json card)."),
     split: str = typer.Option("test", "--split", help="Manifest split to score: train, val, test or all."),
     batch: int = typer.Option(64, "--batch", min=1, help="Crops per forward pass."),
-    device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
+    device: str = device_option(),
     out_dir: Optional[Path] = typer.Option(None, "--out", help="Output folder \\[default: with --run, a folder in RUN/eval/ named after the cache and split; with --weights, one in the user cache folder]."),
     aggregate: str = typer.Option("mean", "--aggregate", help=f"Frame -> video rule: {', '.join(RULES)}."),
     threshold: float = typer.Option(0.5, "--threshold", min=0.0, max=1.0, help="Score at or above which a face counts as fake (ACC, BACC)."),

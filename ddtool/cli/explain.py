@@ -10,7 +10,7 @@ from typing import List, Optional
 import typer
 
 from ddtool.cli.app import app, console
-from ddtool.cli.options import DetectorModel, DetectorName, detector_model_option, detector_option
+from ddtool.cli.options import DetectorModel, DetectorName, detector_model_option, detector_option, device_option
 from ddtool.errors import ConfigError
 
 
@@ -45,7 +45,7 @@ def explain(
     detector: DetectorName = detector_option(),
     detector_model: DetectorModel = detector_model_option(),
     seed: int = typer.Option(7, "--seed", help="For --afam: which faces are drawn."),
-    device: str = typer.Option("cpu", "--device", help="cpu, cuda, cuda:N or auto."),
+    device: str = device_option(),
     out_dir: Path = typer.Option(Path("explain"), "--out", help="Folder for the PNGs."),
     json_output: bool = typer.Option(False, "--json", help="Print what was written as JSON on stdout."),
 ) -> None:
@@ -53,8 +53,8 @@ def explain(
     from ddtool.explain.afam import run_afam
     from ddtool.explain.gradcam import explain_media
 
-    if bool(afam) == (gradcam is not None):
-        raise ConfigError("give either --afam N (with --data) or --gradcam IMAGE_OR_VIDEO")
+    if bool(afam) == (gradcam is not None):  # a usage error (exit 2), as for any missing option
+        raise typer.BadParameter("give either --afam N (with --data) or --gradcam IMAGE_OR_VIDEO", param_hint="--afam/--gradcam")
     detectors = _detectors(model, weights, untrained, device)
     if any(d.untrained for d in detectors):
         console.print("[bold white on red] WARNING: untrained model(s): these maps show random weights, not evidence [/]")

@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from ddtool.cli.app import app, console, out
+from ddtool.cli.options import device_option
 
 
 def _human(value: int | float | None, unit: str = "") -> str:
@@ -56,7 +57,7 @@ def models(
 def profile(
     model: str = typer.Option(..., "--model", "-m", help="Registered model name (see `ddtool models`)."),
     batch: int = typer.Option(1, "--batch", "-b", min=1, help="Batch size of the timed forward passes."),
-    device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
+    device: str = device_option(),
     size: int = typer.Option(None, "--size", min=8, help="Image side in pixels (default: the model's own input size)."),
     amp: bool = typer.Option(False, "--amp", help="Mixed precision (float16 autocast); CUDA only."),
     runs: int = typer.Option(5, "--runs", min=1, help="Timed runs after 2 warm-up runs; the median is reported."),

@@ -25,6 +25,13 @@ def detector_option(default: str = DEFAULT_SCAN_DETECTOR) -> Any:
     )
 
 
+def device_option() -> Any:
+    """`--device` (scan, explain, eval, report, profile): one default everywhere, ddtool.device.DEFAULT_DEVICE."""
+    from ddtool.device import DEFAULT_DEVICE
+
+    return typer.Option(DEFAULT_DEVICE, "--device", help="auto (the GPU when torch sees one, else the CPU), cpu, cuda or cuda:N.")
+
+
 def detector_model_option() -> Any:
     """`--detector-model PATH`: the model file (a folder for mtcnn) replacing the detector's default."""
     return typer.Option(

@@ -12,12 +12,15 @@ from rich.markup import escape
 from rich.table import Table
 
 from ddtool.cli.app import app, console, out
+from ddtool.cli.options import device_option
 from ddtool.evaluate.rules import RULES
 
 
 @app.command("report")
 def report_command(
-    runs: List[Path] = typer.Option(..., "--runs", help="Run folder or checkpoint; repeat for several runs."),
+    more_runs: Optional[List[Path]] = typer.Argument(
+        None, metavar="RUNS", help="More run folders or checkpoints: everything after --runs that is no option (so `--runs runs/*` works)."),
+    runs: List[Path] = typer.Option([], "--runs", help="Run folder or checkpoint; repeat, or list them after it (shell glob)."),
     cross: Optional[List[str]] = typer.Option(None, "--cross", help="Test set: registered name or face cache; repeat. Without it: each run's own test split."),
     out_dir: Path = typer.Option(Path("report"), "--out", help="Folder for report.md, report.csv, report.html, roc.png."),
     metric: str = typer.Option("auc,bacc", "--metric", help="Comma-separated: auc, bacc, acc, ap, eer, tpr_at_fpr_0.01, tpr_at_fpr_0.001."),
@@ -26,11 +29,15 @@ def report_command(
     split: str = typer.Option("test", "--split", help="Split of each test cache to score (caches without splits are used whole)."),
     aggregate: str = typer.Option("mean", "--aggregate", help=f"Frame -> video rule: {', '.join(RULES)}."),
     batch: int = typer.Option(64, "--batch", min=1, help="Crops per forward pass."),
-    device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
+    device: str = device_option(),
     as_json: bool = typer.Option(False, "--json", help="Print the table, intervals and sample sizes as one JSON document on stdout."),
 ) -> None:
     """Evaluate every run on every test set (reusing cached predictions) and write the report."""
     from ddtool.evaluate.report import METRIC_LABELS, SAMPLE_NOTE, build_report, cell_text, parse_metrics, report_document, sample_text
+
+    runs = [*runs, *(more_runs or [])]
+    if not runs:
+        raise typer.BadParameter("give at least one run folder or checkpoint", param_hint="--runs")
     metrics = parse_metrics(metric)
     with console.status("evaluating") as status:
         report = build_report(

@@ -20,7 +20,7 @@ def train(
     lr: Optional[float] = typer.Option(None, "--lr", help="Initial learning rate \\[default: paper value]."),
     lr_decay: Optional[float] = typer.Option(None, "--lr-decay", help="Multiply the lr by this after every epoch \\[default: paper value]."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Seed for weights, split and sampling \\[default: paper value]."),
-    device: Optional[str] = typer.Option(None, "--device", help="auto, cpu, cuda or cuda:N \\[default: auto]."),
+    device: Optional[str] = typer.Option(None, "--device", help="auto (the GPU when torch sees one, else the CPU), cpu, cuda or cuda:N \\[default: auto]."),
     workers: Optional[int] = typer.Option(None, "--workers", help="DataLoader worker processes \\[default: 0]."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Run folder \\[default: a new folder in runs/ named after the model and the start time]."),
     resume: bool = typer.Option(False, "--resume", help="Continue the interrupted run in --out exactly where it stopped."),

@@ -99,7 +99,7 @@ def import_(
     source: Path = typer.Argument(..., help="Weights file: the MesoNet authors' Keras .h5, or a plain state dict (.safetensors, or a torch file)."),
     out_path: Path = typer.Option(..., "--out", help="Output checkpoint stem: writes OUT.safetensors + OUT.json (e.g. weights/meso4_df)."),
     model: str = typer.Option(..., "--model", help="Registered ddtool model the weights are for (keras-mesonet: meso4 or mesoinception4)."),
-    fmt: Optional[str] = typer.Option(None, "--format", help="keras-mesonet or state-dict [default: detected from the file]."),
+    fmt: Optional[str] = typer.Option(None, "--format", help="keras-mesonet or state-dict \\[default: detected from the file]."),
     model_kwargs: Optional[str] = typer.Option(None, "--model-kwargs", help='state-dict only: JSON object of model arguments, e.g. \'{"input_size": 128}\'.'),
     card: Optional[Path] = typer.Option(None, "--card", help="JSON file of card fields to add (origin, licence, training_data, input, ...)."),
 ) -> None:
@@ -132,7 +132,7 @@ def calibrate(
     names: List[str] = typer.Argument(..., help="Shipped weights names (see `ddtool weights`) or checkpoint paths; faces are found once for all."),
     reference: List[Path] = typer.Option(..., "--reference", help="Real-only media: a folder, a file, or a CSV with a `path` column (repeatable)."),
     split: Optional[str] = typer.Option(None, "--split", help="With a CSV reference: keep only rows whose `split` column is this (e.g. test = held-out identities)."),
-    label: Optional[str] = typer.Option(None, "--label", help="Name of the reference set stored in the card [default: the --reference paths]."),
+    label: Optional[str] = typer.Option(None, "--label", help="Name of the reference set stored in the card \\[default: the --reference file or folder names]."),
     target_fpr: float = typer.Option(0.05, "--fpr", min=0.001, max=0.5, help="Share of real reference faces the operating point may flag."),
     frames: int = typer.Option(8, "--frames", min=1, help="Frames per reference video."),
     detector: str = typer.Option(DEFAULT_SCAN_DETECTOR, "--detector", help="Face detector used on the reference media (as scan's --detector; calibrate with the one scan will use)."),

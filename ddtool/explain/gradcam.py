@@ -10,6 +10,7 @@ real logit, so a map shows what pushes the model towards *fake*.
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import cv2
@@ -105,6 +106,50 @@ def normalise_per_image(maps: torch.Tensor) -> torch.Tensor:
     return flat.reshape(maps.shape)
 
 
+# Why a Grad-CAM map can be empty: it keeps only what raises the fake score (ReLU of the weighted activations).
+FLAT_MAP_NOTE = (
+    "flat map: no region of this face raised the detector's fake score (Grad-CAM keeps only regions that push the "
+    "score towards fake; a face the detector finds clearly real, or an output saturated so that its gradient vanishes, "
+    "gives none), so nothing is highlighted"
+)
+
+
+def is_flat(heatmap: np.ndarray) -> bool:
+    """A map `normalise_per_image` left all zeros: nothing to highlight (see FLAT_MAP_NOTE)."""
+    return float(np.max(heatmap)) <= 0.0
+
+
+CAPTIONED_MIN_WIDTH = 480  # narrower pictures are enlarged (whole pixels, nothing invented) so the caption fits beside them
+
+
+def with_caption(image: np.ndarray, lines: list[str]) -> np.ndarray:
+    """`image` (RGB) with a white band below it holding `lines` (ASCII, wrapped to the image's width), so a
+    PNG passed on alone still says which model, which weights and which score it shows."""
+    factor = -(-CAPTIONED_MIN_WIDTH // image.shape[1])
+    if factor > 1:
+        image = cv2.resize(image, (image.shape[1] * factor, image.shape[0] * factor), interpolation=cv2.INTER_NEAREST)
+    font, scale = cv2.FONT_HERSHEY_SIMPLEX, 0.4
+    (char_width, line_height), _ = cv2.getTextSize("M", font, scale, 1)
+    per_line = max(12, (image.shape[1] - 8) // char_width)
+    wrapped = [chunk for line in lines for chunk in textwrap.wrap(line.encode("ascii", "replace").decode("ascii"), per_line)]
+    step = line_height + 7
+    band = np.full((len(wrapped) * step + 6, image.shape[1], 3), 255, np.uint8)
+    for i, text in enumerate(wrapped):
+        cv2.putText(band, text, (4, (i + 1) * step - 2), font, scale, (20, 20, 20), 1, cv2.LINE_AA)
+    return np.concatenate([image, band], axis=0)
+
+
+def caption_lines(detector, frame_index: int, track_id: int, score: float, flat: bool) -> list[str]:
+    """Model, weights and score of one Grad-CAM image (and why its map is empty, when it is)."""
+    weights = detector.weights_path and Path(detector.weights_path).name
+    lines = [
+        f"Grad-CAM of {detector.key} (model {detector.name})",
+        f"weights {weights}, sha256 {(detector.weights_sha256 or '?')[:12]}" if weights else "weights: none, UNTRAINED random weights",
+        f"frame {frame_index}, face {track_id}: P(fake) {score:.3f}",
+    ]
+    return lines + (["flat map: no region raised the fake score, nothing to highlight"] if flat else [])
+
+
 def overlay_heatmap(rgb: np.ndarray, heatmap: np.ndarray, alpha: float = 0.45) -> np.ndarray:
     """JET-coloured heatmap blended over an RGB uint8 image (resized to the image)."""
     h, w = rgb.shape[:2]
@@ -167,12 +212,15 @@ def explain_media(
     scores = detector.fake_probability(faces)
     ranked = sorted(range(len(crops)), key=lambda i: -float(scores[i]))[:top_k]
     chosen = [crops[i] for i in ranked]
-    overlays = explain_faces(detector, [faces[i] for i in ranked])
+    maps = gradcam_maps(detector, [faces[i] for i in ranked])
     out_dir = Path(out_dir)
     saved = []
-    for rank, (crop, overlay, index) in enumerate(zip(chosen, overlays, ranked), start=1):
+    for rank, (crop, heat, index) in enumerate(zip(chosen, maps, ranked), start=1):
+        overlay = overlay_heatmap(resize_face(faces[index], pre.size, pre.interpolation), heat)
         face = cv2.resize(crop.views["model"], overlay.shape[1::-1], interpolation=cv2.INTER_AREA)
         target = out_dir / f"gradcam_{rank:02d}_f{crop.frame_index:06d}.png"
-        write_png(target, np.concatenate([face, overlay], axis=1))
-        saved.append({"file": str(target), "frame_index": crop.frame_index, "track_id": crop.track_id, "score": float(scores[index])})
+        caption = caption_lines(detector, crop.frame_index, crop.track_id, float(scores[index]), is_flat(heat))
+        write_png(target, with_caption(np.concatenate([face, overlay], axis=1), caption))
+        saved.append({"file": str(target), "frame_index": crop.frame_index, "track_id": crop.track_id, "score": float(scores[index]),
+                      "caption": caption, "flat_map": is_flat(heat)})
     return saved

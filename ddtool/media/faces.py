@@ -432,17 +432,23 @@ class FaceExtractor:
         """Face crops from frames the caller already decoded, in frame order."""
         return [crop for _, crops in self.iter_frames(frames, timings) for crop in crops]
 
-    def iter_frames(self, frames: Iterable[Frame], timings: dict[str, float] | None = None) -> Iterator[tuple[Frame, list[FaceCrop]]]:
+    def iter_frames(
+        self, frames: Iterable[Frame], timings: dict[str, float] | None = None, found: list[int] | None = None
+    ) -> Iterator[tuple[Frame, list[FaceCrop]]]:
         """Each frame with its face crops (maybe none) as soon as that frame is done; the tracker runs incrementally.
 
         `timings`, when given, gets the seconds spent in "detect" (detector
-        and tracker) and "crop" added to it (for scan's timing split).
+        and tracker) and "crop" added to it (for scan's timing split);
+        `found`, when given, gets the number of faces detected in each frame
+        (before only the largest is kept), so a report can say some went unscored.
         """
         tracker = IoUTracker(self.iou_threshold)
         timings = {} if timings is None else timings
         for frame in frames:
             tick = time.perf_counter()
             boxes = self.detector.detect(frame.image)
+            if found is not None:
+                found.append(len(boxes))
             if not self.all_faces and boxes:
                 boxes = [max(boxes, key=lambda b: b.area)]
             ids = tracker.assign(boxes)

@@ -149,6 +149,13 @@ def _check_file(path: Path) -> bytes:
         raise InputError(f"{path}: cannot read the file ({exc.strerror}); check its permissions") from None
     if not head:
         raise InputError(f"{path}: the file is empty (0 bytes); re-copy or re-download it")
+    try:
+        str(path).encode("utf-8")
+    except UnicodeEncodeError:
+        # OpenCV's binding crashes the process (segfault) on a name that is not valid UTF-8: refuse it here instead.
+        shown = str(path).encode("utf-8", "backslashreplace").decode("ascii", "replace")
+        raise InputError(f"{shown}: the file name is not valid UTF-8, which the decoder cannot open; copy or rename it "
+                         "to a UTF-8 name and scan the copy (its sha256 stays the same)") from None
     return head
 
 

@@ -19,6 +19,8 @@ _EXPORTS = {
     "ScanResult": "ddtool.scan.pipeline",
     "exit_code_for": "ddtool.scan.pipeline",
     "write_outputs": "ddtool.scan.outputs",
+    "output_dir_name": "ddtool.scan.outputs",
+    "scan_to_folder": "ddtool.scan.batch",
     "load_detector": "ddtool.scan.detector",
     "Detector": "ddtool.scan.detector",
 }

@@ -77,7 +77,8 @@ def calibrate_weights(names: Sequence[str], references: Sequence[str | Path], sp
                       target_fpr: float = TARGET_FPR, frames: int = 8, face_detector: str = DEFAULT_SCAN_DETECTOR, limit: int | None = None,
                       write: bool = True, progress=None, save_scores: str | Path | None = None) -> dict[str, dict[str, Any]]:
     """Score real reference media with each weights NAME and (when `write`) store its operating point in its card."""
-    from ddtool.models.checkpoint import card_path_for, strip_machine_paths
+    from ddtool.models.checkpoint import card_path_for
+    from ddtool.weights import data_name
 
     paths = reference_inputs(references, split=split, limit=limit)
     detectors = [load_detector(weights=name) for name in names]  # bad names fail here, before the slow pass
@@ -87,15 +88,15 @@ def calibrate_weights(names: Sequence[str], references: Sequence[str | Path], sp
     points = {}
     for detector in detectors:
         reference = {
-            "name": label or ", ".join(str(r) for r in references),
+            "name": label or ", ".join(data_name(r) for r in references),
             "split": split,
             "inputs": len(paths),
             "face_detector": face_detector,
             "frames_per_video": frames,
             "crop": detector.crop_style,
         }
-        # A card travels: the reference's paths are kept as labels, never as this machine's absolute paths.
-        point = operating_point(scores[detector.key], target_fpr, reference=strip_machine_paths(reference), n_inputs=used)
+        # A card travels: the reference is named (its folder or file name), never where it lay on this machine.
+        point = operating_point(scores[detector.key], target_fpr, reference=reference, n_inputs=used)
         if write:
             card_path = card_path_for(detector.weights_path)
             card = json.loads(card_path.read_text(encoding="utf-8"))

@@ -52,6 +52,7 @@ def read_manifest(folder: Path) -> dict[str, str]:
 class Verification:
     checked: int = 0
     inputs_checked: int = 0
+    folders: int = 0  # input evidence folders checked (a folder scan's top folder lists one per input)
     problems: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
@@ -61,9 +62,10 @@ class Verification:
 
     def line(self, folder: Path) -> str:
         if self.intact:
+            folders = f"{self.folders} input folder(s): " if self.folders else ""
             inputs = f" and {self.inputs_checked} input file(s)" if self.inputs_checked else ""
             extra = f" ({'; '.join(self.notes)})" if self.notes else ""
-            return f"intact: {folder}: {self.checked} file(s){inputs} match the manifest{extra}"
+            return f"intact: {folder}: {folders}{self.checked} file(s){inputs} match the manifest{extra}"
         shown = "; ".join(self.problems[:6]) + (f"; +{len(self.problems) - 6} more" if len(self.problems) > 6 else "")
         return f"CHANGED: {folder}: {shown}"
 
@@ -74,11 +76,42 @@ def verify_evidence(folder: str | Path, check_input: bool = True, input_path: st
     Raises InputError when `folder` is not an evidence folder at all.
     """
     folder = Path(folder)
+    if not folder.exists():
+        raise InputError(f"{folder}: no such folder; check the path (an evidence folder written by `ddtool scan --out`)")
     if not (folder / MANIFEST).is_file():
         raise InputError(f"{folder}: no {MANIFEST} here; pass an evidence folder written by `ddtool scan --out`")
     report = Verification()
     _verify_folder(folder, folder, report, check_input, input_path)
+    entries = read_manifest(folder)
+    if "summary.csv" in entries and (folder / "summary.csv").is_file():
+        _verify_index(folder, entries, report)
     return report
+
+
+def _verify_index(folder: Path, entries: dict[str, str], report: Verification) -> None:
+    """A folder scan's summary.csv holds one row per input: each scanned row's folder must be listed, once."""
+    import csv
+
+    with open(folder / "summary.csv", newline="", encoding="utf-8", errors="surrogateescape") as fh:
+        rows = list(csv.DictReader(fh))
+    listed = {Path(n).parent.as_posix() for n in entries if Path(n).name == MANIFEST and Path(n).parent != Path(".")}
+    if rows and "folder" not in rows[0]:
+        report.notes.append("summary.csv has no folder column (written by an older ddtool); input folders counted from the manifest")
+        report.folders = len(listed)
+        return
+    folders = [r.get("folder") or "" for r in rows]
+    report.folders = len([f for f in folders if f])
+    seen: set[str] = set()
+    for row, name in zip(rows, folders):
+        if row.get("verdict") == "not scanned":
+            report.problems.append(f"{row.get('path')} was never scanned (the scan was interrupted; rerun it with --resume)")
+        elif not name:
+            report.notes.append(f"{row.get('path')} has no evidence folder ({row.get('errors') or 'see summary.csv'})")
+        elif name in seen:
+            report.problems.append(f"summary.csv lists folder {name} for two inputs")
+        elif name not in listed:
+            report.problems.append(f"{name}/{MANIFEST} of input {row.get('path')} is not in the top manifest")
+        seen.add(name)
 
 
 def _verify_folder(root: Path, folder: Path, report: Verification, check_input: bool, input_path) -> None:

@@ -7,7 +7,6 @@ import csv
 import io
 import json
 import math
-import re
 from pathlib import Path
 
 from ddtool.io import write_bytes_atomic, write_json_atomic, write_text_atomic
@@ -50,11 +49,10 @@ def segments_srt(result, min_duration: float = 1.0) -> str:
 
 
 def output_dir_name(path: str | Path, root: str | Path | None = None) -> str:
-    """A folder name unique per input: its path relative to the scanned folder, flattened."""
-    path = Path(path)
-    relative = path.relative_to(root) if root is not None and Path(root).is_dir() and path.is_relative_to(root) else Path(path.name)
-    name = "__".join(relative.parts)
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", name) or "input"
+    """The evidence folder name of one input, unique per input (scan.naming.evidence_name)."""
+    from ddtool.scan.naming import evidence_name
+
+    return evidence_name(path, root).name
 
 
 def write_outputs(result, out_dir: str | Path, detector=None, report: bool = True) -> list[Path]:
@@ -102,12 +100,15 @@ def write_outputs(result, out_dir: str | Path, detector=None, report: bool = Tru
 
 
 # Files a previous scan into the same folder may have left; a new scan's folder holds only its own.
-EVIDENCE_FILES = ("result.json", "scores.csv", "timeline.png", "segments.srt", "report.html", "manifest.sha256")
+# The manifest goes first: a folder without one is never taken for complete (scan --resume re-does it).
+EVIDENCE_FILES = ("manifest.sha256", "result.json", "scores.csv", "timeline.png", "segments.srt", "report.html")
 
 
 def _remove_stale(out_dir: Path) -> None:
     for name in EVIDENCE_FILES:
         (out_dir / name).unlink(missing_ok=True)
+    for leftover in out_dir.glob(".*.tmp"):  # temp files of a write that a kill interrupted (ddtool.io.atomic_path)
+        leftover.unlink(missing_ok=True)
 
 
 def results_document(results) -> dict:

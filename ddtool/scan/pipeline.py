@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Protocol
 
-from ddtool.device import opencv_threads, stage_threads, torch_threads
+from ddtool.device import DEFAULT_DEVICE, opencv_threads, stage_threads, torch_threads
 from ddtool.errors import ConfigError, DDToolError, InputError
 from ddtool.evaluate.aggregate import RULES, check_rule
 from ddtool.media.faces import DEFAULT_SCAN_DETECTOR
@@ -50,7 +50,7 @@ class ScanOptions:
     detector_model: str | Path | None = None  # replaces the face detector's shipped/default model file
     all_faces: bool = False
     threshold: float = 0.5
-    device: str = "cpu"
+    device: str = DEFAULT_DEVICE
     batch: int = 32
     aggregate: str = "mean"
     margin: float | None = None  # None: the margin the model's training crops had (its card), else 0
@@ -114,6 +114,9 @@ class ScanResult:
     detectors: list[dict[str, Any]] = field(default_factory=list)  # provenance.detector_facts each
     panel: list[dict[str, Any]] = field(default_factory=list)  # per detector: score, operating point, percentile (verdict.panel_rows)
     face_detector: dict[str, Any] = field(default_factory=dict)  # which face detector found the faces, and how (face_detector_facts)
+    faces_found: dict[str, Any] = field(default_factory=dict)  # faces the detector found per frame, beside the ones scored
+    credentials: dict[str, Any] = field(default_factory=dict)  # C2PA content credentials (media.credentials)
+    evidence_folder: dict[str, Any] = field(default_factory=dict)  # the folder --out wrote it to and why that name (scan.naming)
     score_kind: str = "p_fake"  # "panel": mean reference percentile of the detectors; "p_fake": one model's P(fake)
     started_utc: str | None = None
 
@@ -153,10 +156,14 @@ class ScanResult:
                 f"this scan found faces with {used}, so their thresholds may not hold")
 
     def to_dict(self) -> dict[str, Any]:
+        from ddtool.scan.wording import headline
+
+        strength = self.strength()
         return {
             "path": self.path,
             "kind": self.kind,
             "verdict": self.verdict,
+            "headline": headline(self.verdict, strength["level"]),
             "score": None if self.score is None else round(float(self.score), 6),
             "score_kind": self.score_kind,
             "threshold": self.threshold,
@@ -175,7 +182,7 @@ class ScanResult:
             "segments": self.segments,
             "errors": self.errors,
             "timings": {k: round(v, 4) for k, v in self.timings.items()},
-            "strength": self.strength(),
+            "strength": strength,
             "input": self.input,
             "container": self.container,
             "case": self.session.get("case", {}),
@@ -188,6 +195,9 @@ class ScanResult:
             "detectors": self.detectors,
             "panel": self.panel,
             "face_detector": self.face_detector,
+            "faces_found": self.faces_found,
+            "content_credentials": self.credentials,
+            "evidence_folder": self.evidence_folder or None,
         }
 
 
@@ -242,14 +252,16 @@ def scan_iter(
     detector: Detector | Panel | None = None,
     progress: ScanProgress | None = None,
     session: dict[str, Any] | None = None,
+    inputs: list[Path] | None = None,
 ) -> Iterator[ScanResult]:
     """Yield one ScanResult per input as it finishes; nothing is kept here, so a
-    caller that writes each result and drops it scans any number of files in flat memory."""
+    caller that writes each result and drops it scans any number of files in flat memory.
+    `inputs`: the files to scan when the caller listed them already (else every input under `path`)."""
     from ddtool.scan.provenance import detector_facts, session_facts
 
     options = options or ScanOptions()
     options.validate()
-    inputs = list_inputs(path)
+    inputs = list_inputs(path) if inputs is None else inputs
     panel = as_panel(detector) if detector is not None else load_panel(options.panel, options.model, options.weights, options.untrained, options.device)
     extractor = make_extractor(options, panel)
     progress = progress or _Silent()
@@ -292,16 +304,21 @@ def scan_file(
     started = time.perf_counter()
     try:
         _scan_into(result, Path(path), options, panel, extractor, progress)
-    except DDToolError as exc:
+    except (DDToolError, OSError) as exc:
         result.verdict = ERROR
         result.score = None
-        result.errors.append(str(exc))
+        # An OSError here is the file's (unreadable, vanished, too long a name): that input's error, not the batch's.
+        result.errors.append(str(exc) if isinstance(exc, DDToolError) else f"{path}: cannot be read ({exc.strerror or exc}); check the file and its permissions")
         result.frames, result.tracks, result.segments, result.evidence = [], [], [], []
         result.input = result.input or _input_facts_if_readable(Path(path))
         if not result.container and result.input.get("sha256"):
             from ddtool.media.container import container_facts
 
             result.container = container_facts(path)  # what FFmpeg makes of a damaged file is evidence too
+        if not result.credentials and result.input.get("sha256"):
+            from ddtool.media.credentials import content_credentials
+
+            result.credentials = content_credentials(path)
     result.timings["total"] = time.perf_counter() - started
     progress.end_file(result)
     return result
@@ -319,6 +336,17 @@ def face_detector_facts(detector) -> dict[str, Any]:
     }
 
 
+def faces_found_facts(found: list[int], all_faces: bool) -> dict[str, Any]:
+    """How many faces the detector found per sampled frame, so a reader knows when faces went unscored."""
+    several = sum(1 for n in found if n > 1)
+    return {
+        "most_in_one_frame": max(found, default=0),
+        "frames_with_several": several,
+        "scored": "every face" if all_faces else "the largest face of each frame",
+        "unscored": 0 if all_faces else sum(n - 1 for n in found if n > 1),
+    }
+
+
 def _input_facts_if_readable(path: Path) -> dict[str, Any]:
     """A failed input's hash still identifies what was handed in (when it can be read at all)."""
     from ddtool.media.container import file_facts
@@ -331,6 +359,7 @@ def _input_facts_if_readable(path: Path) -> dict[str, Any]:
 
 def _scan_into(result: ScanResult, path: Path, options: ScanOptions, panel: Panel, extractor, progress: ScanProgress) -> None:
     from ddtool.media.container import container_facts, file_facts
+    from ddtool.media.credentials import content_credentials
     from ddtool.media.video import prefetch, probe, read_frames, sample_indices
 
     started = time.perf_counter()
@@ -339,6 +368,9 @@ def _scan_into(result: ScanResult, path: Path, options: ScanOptions, panel: Pane
     tick = time.perf_counter()
     result.input = file_facts(path)
     timings["hash"] = time.perf_counter() - tick
+    tick = time.perf_counter()
+    result.credentials = content_credentials(path)
+    timings["credentials"] = time.perf_counter() - tick
     result.kind = "image" if info.is_image else "video"
     result.container = container_facts(path, is_image=info.is_image)
     result.info = {
@@ -382,7 +414,7 @@ def _scan_into(result: ScanResult, path: Path, options: ScanOptions, panel: Pane
     # Three stages overlap: a thread decodes ahead, this thread detects and
     # crops frame by frame, and a scorer thread scores faces in chunks; the
     # timings are each stage's own, so their sum can exceed the total.
-    face_crops, waiting, pending = [], [], []
+    face_crops, waiting, pending, found = [], [], [], []
     # The report's face-at-its-own-resolution and frame thumbnail, cut while the frame is in memory
     # (no second decode); kept only for faces that can still be among the evidence.
     images = EvidenceImages(extractor.margin) if options.evidence_images else None
@@ -391,7 +423,7 @@ def _scan_into(result: ScanResult, path: Path, options: ScanOptions, panel: Pane
     # torch's thread count is per thread: the scorer sets its own; OpenCV's pool (detection) is process-wide, restored after.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ddtool-scorer", initializer=torch_threads, initargs=(threads,)) as scorer, \
             opencv_threads(threads):
-        for frame, frame_crops in extractor.iter_frames(counted(prefetch(timed_frames())), timings):
+        for frame, frame_crops in extractor.iter_frames(counted(prefetch(timed_frames())), timings, found):
             if images is not None and frame_crops:
                 images.add(frame, frame_crops, first=len(face_crops))
                 images.prune(pending)
@@ -408,6 +440,7 @@ def _scan_into(result: ScanResult, path: Path, options: ScanOptions, panel: Pane
         raise InputError(f"{path}: none of the sampled frames could be decoded; the file is corrupt")
     if decoded < len(indices):
         result.errors.append(f"only {decoded} of {len(indices)} sampled frames could be decoded (truncated file?)")
+    result.faces_found = faces_found_facts(found, options.all_faces)
 
     result.frames = [
         FrameScore(c.frame_index, float(c.timestamp), int(c.track_id), tuple(float(v) for v in box_tuple(c.box)), float(fused), members)

@@ -25,8 +25,8 @@ h1{font-size:1.5em;margin:.2em 0}h2{font-size:1.2em;margin-top:1.6em;border-bott
 .verdict{border:3px solid #888;padding:.8em 1em;margin:1em 0;border-radius:6px}
 .verdict .label{font-size:2em;font-weight:bold;letter-spacing:.03em}
 .verdict.fake.high{background:#b00;border-color:#b00;color:#fff}
-.verdict.fake.low{background:#fff4f0;border-color:#c44;border-style:dashed;color:#822}
-.verdict.real.high{background:#0a6e2a;border-color:#0a6e2a;color:#fff}
+.verdict.fake.low{background:#fff7e0;border-color:#c90;border-style:dashed;color:#640}
+.verdict.real.high{background:#eef7f0;border-color:#0a6e2a;color:#0a4e1a}
 .verdict.real.low{background:#f2f4f7;border-color:#667;border-style:dashed;color:#334}
 .verdict.uncertain{background:#fff7e0;border-color:#c90;color:#640}
 .verdict.inconclusive,.verdict.error{background:#f4f4f4;border-color:#999;color:#444}
@@ -118,13 +118,25 @@ def _case(doc: dict) -> str:
     return '<div class="case">' + _rows((names.get(k, k), _esc(v)) for k, v in case.items()) + "</div>"
 
 
+# What each headline does and does not say (verdict.claim_of), printed under it.
+CLAIM_WORDS = {
+    "manipulated": "The detectors found strong signs of manipulation, and their measured accuracy supports the call.",
+    "review": "Signs of manipulation the detectors cannot call: a fake verdict at low confidence, or a score in the uncertain "
+              "band. Look at the faces, segments and limits below before drawing any conclusion.",
+    "no_strong_evidence": "The detectors found no strong sign of manipulation. This is not a finding that the file is authentic: "
+                          "the detectors miss fakes they were not trained on (see their limits below).",
+}
+
+
 def _verdict(doc: dict) -> str:
+    from ddtool.scan.verdict import claim_of
+    from ddtool.scan.wording import headline
+
     verdict = doc.get("verdict") or "error"
     strength = doc.get("strength") or {"level": "none", "reasons": []}
     level = strength.get("level", "none")
-    label = verdict.upper()
-    if level == "low" and verdict in ("fake", "real"):
-        label += " (low confidence)"
+    label = headline(verdict, level)
+    claim = CLAIM_WORDS.get(claim_of(verdict, level), "")
     score = doc.get("score")
     if score is None:
         sentence = "No score." if verdict != "error" else "The input could not be scanned: see the problem below."
@@ -145,7 +157,8 @@ def _verdict(doc: dict) -> str:
         )
     reasons = "".join(f"<li>{_esc(r)}</li>" for r in strength.get("reasons", []) if level == "low")
     why = f"<p>Why the confidence is low:</p><ul>{reasons}</ul>" if reasons else ""
-    return f'<div class="verdict {_esc(verdict)} {_esc(level)}"><div class="label">{_esc(label)}</div><p>{sentence}</p>{why}</div>'
+    claim = f"<p><strong>{_esc(claim)}</strong></p>" if claim else ""
+    return f'<div class="verdict {_esc(verdict)} {_esc(level)}"><div class="label">{_esc(label)}</div>{claim}<p>{sentence}</p>{why}</div>'
 
 
 def _limits(doc: dict) -> str:
@@ -166,6 +179,40 @@ def _limits(doc: dict) -> str:
         parts.append("</dl>")
     parts.append("<p class='small'>A score is evidence, not proof. Check the faces and segments below, and weigh the measured accuracy above.</p></div>")
     return "".join(parts)
+
+
+def _credentials(doc: dict) -> str:
+    """Content credentials (C2PA): present, valid or invalid, signer and claims; and that absence proves nothing."""
+    facts = doc.get("content_credentials") or {}
+    if not facts:
+        return ""
+    status = facts.get("status", "not_checked")
+    signer = facts.get("signer") or {}
+    rows = [
+        ("status", f"<strong>{_esc(status.replace('_', ' '))}</strong>: {_esc(facts.get('summary'))}"),
+        ("what valid means", _esc(facts.get("meaning"))),
+        ("signer", _esc(signer.get("common_name"))),
+        ("certificate issuer", _esc(signer.get("issuer"))),
+        ("signature", _esc(" ".join(str(v) for v in (signer.get("alg"), f"serial {signer['cert_serial_number']}" if signer.get("cert_serial_number") else None) if v))),
+        ("signed at", _esc(signer.get("time"))),
+        ("claim generator", _esc(facts.get("claim_generator"))),
+        ("title", _esc(facts.get("title"))),
+        ("claims", "<br>".join(_esc(c) for c in facts.get("claims") or [])),
+        ("validation failures", "<br>".join(f"{_esc(f.get('code'))}: {_esc(f.get('explanation'))}" for f in facts.get("failures") or [])),
+        ("manifests / ingredients", f"{facts['manifests']} / {facts.get('ingredients', 0)}" if facts.get("manifests") else None),
+        ("read with", _esc(facts.get("reader"))),
+    ]
+    return "<h2>Content credentials (C2PA)</h2>" + _rows(rows) + f"<p class='small'>{_esc(facts.get('note'))}</p>"
+
+
+def _faces_found(doc: dict) -> str:
+    """Say when the detector found more faces than were scored (only the largest per frame, without --all-faces)."""
+    found = doc.get("faces_found") or {}
+    if not found.get("unscored"):
+        return ""
+    return (f"<p class='limits'>{found['most_in_one_frame']} faces found in one frame ({found['frames_with_several']} frame(s) with "
+            f"more than one face); the largest face of each frame was scored, {found['unscored']} face(s) were not. "
+            "Scan again with <code>--all-faces</code> to score every face.</p>")
 
 
 def _percent(share) -> str:
@@ -263,7 +310,7 @@ def _caption(doc: dict, e) -> str:
     return f"frame {e.frame_index} ({when}face {e.track_id}): {label} {e.score:.3f}"
 
 
-def _face_figure(doc: dict, e, overlay: np.ndarray | None) -> str:
+def _face_figure(doc: dict, e, overlay: np.ndarray | None, note: str = "") -> str:
     face = e.native if e.native is not None else e.image
     images = []
     thumb = _frame_thumb(e)
@@ -273,7 +320,8 @@ def _face_figure(doc: dict, e, overlay: np.ndarray | None) -> str:
     if overlay is not None:
         images.append(f'<img class="face" src="{data_uri_png(overlay)}" alt="Grad-CAM overlay">')
     size = f"crop {face.shape[1]}x{face.shape[0]} px"
-    return f'<figure><div class="row">{"".join(images)}</div><figcaption>{_esc(_caption(doc, e))}; {size}</figcaption></figure>'
+    note = f"<br>{_esc(note)}" if note else ""
+    return f'<figure><div class="row">{"".join(images)}</div><figcaption>{_esc(_caption(doc, e))}; {size}{note}</figcaption></figure>'
 
 
 def _evidence(doc: dict, evidence: list, detector) -> str:
@@ -285,20 +333,26 @@ def _evidence(doc: dict, evidence: list, detector) -> str:
     top = ranked[:EVIDENCE_CROPS]
     bottom = [e for e in ranked[::-1] if e not in top][:EVIDENCE_CROPS]
     overlays: list = [None] * len(top)
+    notes = [""] * len(top)
     parts = ["<h2>Where the detector looked</h2>"]
     if detector is not None:
-        from ddtool.explain.gradcam import gradcam_maps, overlay_heatmap
+        from ddtool.explain.gradcam import FLAT_MAP_NOTE, gradcam_maps, is_flat, overlay_heatmap
 
         maps = gradcam_maps(detector, [e.image for e in top])
         overlays = [overlay_heatmap(e.native if e.native is not None else e.image, m) for e, m in zip(top, maps)]
+        key = getattr(detector, "key", None) or getattr(detector, "name", "the detector")
+        notes = [f"Grad-CAM of {key}" + (f"; {FLAT_MAP_NOTE}" if is_flat(m) else "") for m in maps]
+        others = [p.get("name") for p in doc.get("panel") or [] if p.get("name") != key]
+        which = (f"The maps show <strong>{_esc(key)}</strong>, the panel's first detector; the other detectors "
+                 f"({_esc(', '.join(others))}) have maps of their own, not shown here." if others else f"The maps show <strong>{_esc(key)}</strong>.")
         parts.append(
             "<p>The highest-scoring faces: the whole frame with the face box, the face as the file holds it, and a Grad-CAM "
             "overlay of the regions that weighed most in the detector's score (whatever the verdict). Grad-CAM shows where a "
-            "network's decision drew from, not what is forged.</p>" + _colour_bar()
+            f"network's decision drew from, not what is forged. {which}</p>" + _colour_bar()
         )
     else:
         parts.append("<p>(Grad-CAM overlays need the model; this report was written without it.)</p>")
-    parts.append('<div class="gallery">' + "".join(_face_figure(doc, e, o) for e, o in zip(top, overlays)) + "</div>")
+    parts.append('<div class="gallery">' + "".join(_face_figure(doc, e, o, n) for e, o, n in zip(top, overlays, notes)) + "</div>")
     if bottom:
         parts.append("<h2>Lowest-scoring faces (for contrast)</h2>")
         parts.append('<div class="gallery">' + "".join(_face_figure(doc, e, None) for e in bottom) + "</div>")
@@ -354,7 +408,7 @@ def _provenance(doc: dict) -> str:
                 ("system", _esc(scan.get("os"))),
                 ("software", _esc(", ".join(f"{k} {v}" for k, v in versions.items()))),
                 ("command", f"<code>{_esc(scan.get('command'))}</code>" if scan.get("command") else None),
-                ("options", _words(scan.get("options"))),
+                ("options", _words(_options_as_used(doc))),
                 ("frames sampled", _esc(frame_count_words(doc.get("frames_sampled") or 0)) if doc.get("verdict") != "error" else None),
                 ("faces scored", _esc(doc.get("faces")) if doc.get("verdict") != "error" else None),
             ]
@@ -376,6 +430,16 @@ def _provenance(doc: dict) -> str:
             )
         )
     return "".join(parts)
+
+
+def _options_as_used(doc: dict) -> dict:
+    """The scan's options, with --threshold marked unused where the calibrated band decided (it showed 0.5 beside a 0.86 verdict)."""
+    options = dict((doc.get("scan") or {}).get("options") or {})
+    if doc.get("score_kind") == "panel" and "threshold" in options:
+        low, high = doc.get("band") or (None, doc.get("threshold"))
+        options["threshold"] = (f"{options['threshold']} (not used: the calibrated detectors' band decides, "
+                                f"fake at {high:g} or above, real below {low:g})")
+    return options
 
 
 def report_html(doc: dict, evidence: list, timeline_png: bytes | None, detector=None) -> str:
@@ -402,8 +466,10 @@ def report_html(doc: dict, evidence: list, timeline_png: bytes | None, detector=
 {warn}
 <h1>ddtool scan report</h1>
 <p><code>{_esc(doc.get('path'))}</code> ({_esc(what)})</p>
+{f"<p class='small'>{_esc((doc.get('content_credentials') or {}).get('summary'))} (details below)</p>" if doc.get('content_credentials') else ''}
 {_case(doc)}
 {_verdict(doc)}
+{_faces_found(doc)}
 {f'<h2>Problems</h2><ul>{errors}</ul>' if errors else ''}
 {_limits(doc)}
 {_panel(doc) if doc.get('verdict') != 'error' else ''}
@@ -411,6 +477,7 @@ def report_html(doc: dict, evidence: list, timeline_png: bytes | None, detector=
 {_segments(doc)}
 {_tracks(doc)}
 {_evidence(doc, evidence, detector)}
+{_credentials(doc)}
 {_provenance(doc)}
 <p class="small">Written by ddtool {_esc(((doc.get('scan') or {}).get('versions') or {}).get('ddtool'))}. Every file of this evidence folder
 is listed with its sha256 in <code>manifest.sha256</code>: <code>ddtool verify FOLDER</code> (or <code>sha256sum -c manifest.sha256</code>)

@@ -40,8 +40,9 @@ def timeline_png(result) -> bytes:
     ax.set_ylim(-0.02, 1.02)
     ax.set_xlabel("time (s)" if use_time else "frame")
     ax.set_ylabel("panel score" if panel else "P(fake)")
-    low = result.strength()["level"] == "low"
-    verdict = result.verdict.upper() + (" (low confidence)" if low else "")
+    from ddtool.scan.wording import headline
+
+    verdict = headline(result.verdict, result.strength()["level"])  # the report's words: never a bare REAL
     title = f"{verdict}  score {result.score:.3f}" if result.score is not None else verdict
     if result.model.get("untrained"):
         title = "UNTRAINED MODEL (meaningless scores) - " + title

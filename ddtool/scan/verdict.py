@@ -2,6 +2,7 @@
 
 `judge` turns the scored faces of a ScanResult into tracks, segments, a
 score and a verdict (fusion rule and band: scan.calibration);
+`claim_of` says what a verdict may claim at its strength, and
 `exit_code_for_verdicts` is the documented exit code of `ddtool scan`.
 """
 
@@ -127,30 +128,51 @@ def track_segments(frames: list, track_id: int, threshold: float, gap: float) ->
 
 
 
-EXIT_FAILED_SOME = 6  # some inputs failed, no other input judged fake
-EXIT_FAILED_SOME_FAKE = 7  # some inputs failed and at least one other was judged fake
-EXIT_UNCERTAIN = 8  # no input fake, at least one uncertain (the panel's detectors disagree or the score is in the band)
+EXIT_MANIPULATED = 1  # at least one input judged manipulated with high confidence, none failed
+EXIT_FAILED_SOME = 6  # some inputs failed, no other input judged manipulated
+EXIT_FAILED_SOME_FAKE = 7  # some inputs failed and at least one other was judged manipulated
+EXIT_UNCERTAIN = 8  # none manipulated, none failed, at least one needs review (uncertain, or fake at low confidence)
+
+
+def claim_of(verdict: str, level: str | None) -> str:
+    """What a verdict may claim given its strength: a fake verdict at low confidence is a reason to look, not a finding.
+
+    manipulated (fake, not low confidence) | review (uncertain, or fake at low confidence) |
+    no_strong_evidence (real, any confidence: never a finding of authenticity) | inconclusive | error
+    """
+    if verdict == FAKE:
+        return "review" if level == "low" else "manipulated"
+    if verdict == UNCERTAIN:
+        return "review"
+    if verdict == REAL:
+        return "no_strong_evidence"
+    return verdict
 
 
 def exit_code_for(results) -> int:
-    return exit_code_for_verdicts([r.verdict for r in results])
+    return exit_code_for_verdicts([r.verdict for r in results], [r.strength().get("level") for r in results])
 
 
-def exit_code_for_verdicts(verdicts: list[str]) -> int:
-    """0 all real, 1 any fake, 8 none fake but some uncertain, 4 nothing but inconclusive, 3 nothing could be scanned;
-    6 / 7 when some inputs failed (7: and another was judged fake), so a fake and a failure both show."""
-    scanned = [v for v in verdicts if v != ERROR]
+def exit_code_for_verdicts(verdicts: list[str], levels: list[str | None] | None = None) -> int:
+    """The documented exit code of `ddtool scan` (docs/scan.md "Exit codes"): never more than the verdicts' strength supports.
+
+    0 no strong evidence of manipulation in any input, 1 at least one manipulated (a fake verdict not at low
+    confidence), 8 none manipulated but some need review (uncertain, or fake at low confidence), 4 nothing but
+    inconclusive, 3 nothing could be scanned; 6 / 7 when some inputs failed (7: and another was judged manipulated).
+    `levels` are the verdicts' strength levels (ScanResult.strength); without them a fake counts as manipulated.
+    """
+    levels = list(levels) if levels is not None else [None] * len(verdicts)
+    claims = [claim_of(v, level) for v, level in zip(verdicts, levels)]
+    scanned = [c for c in claims if c != ERROR]
     if not scanned:
         return 3
-    fake = any(v == FAKE for v in scanned)
-    if len(scanned) < len(verdicts):
-        return EXIT_FAILED_SOME_FAKE if fake else EXIT_FAILED_SOME
-    if fake:
-        return 1
-    if any(v == UNCERTAIN for v in scanned):
+    manipulated = "manipulated" in scanned
+    if len(scanned) < len(claims):
+        return EXIT_FAILED_SOME_FAKE if manipulated else EXIT_FAILED_SOME
+    if manipulated:
+        return EXIT_MANIPULATED
+    if "review" in scanned:
         return EXIT_UNCERTAIN
-    if any(v == REAL for v in scanned):
+    if "no_strong_evidence" in scanned:
         return 0
     return 4
-
-

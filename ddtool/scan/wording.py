@@ -127,3 +127,35 @@ def panel_accuracy_reason(members: list[str]) -> str | None:
         f"{100 * record['accuracy_when_decided']:.0f}% right when it decided); video AUC {record['auc']:.2f} "
         f"[{record['ci95'][0]:.2f}, {record['ci95'][1]:.2f}]"
     )
+
+
+# The headline of a verdict, by what it may claim (verdict.claim_of): never "REAL" (a detector cannot show a file is
+# authentic) and never a plain "MANIPULATED" at low confidence. Commercial tools word it the same way.
+HEADLINES = {
+    "manipulated": "MANIPULATED",
+    "review": "NEEDS REVIEW",
+    "no_strong_evidence": "NO STRONG EVIDENCE OF MANIPULATION",
+    "inconclusive": "INCONCLUSIVE: NO USABLE FACE",
+    "error": "NOT SCANNED: ERROR",
+}
+
+
+def claim_words(verdict: str, level: str | None) -> str:
+    """A verdict's claim in a few lower-case words, for counts ("4 needs review, 2 no strong evidence of manipulation")."""
+    from ddtool.scan.verdict import claim_of
+
+    claim = claim_of(verdict, level)
+    return {"manipulated": "manipulated", "review": "needs review", "no_strong_evidence": "no strong evidence of manipulation"}.get(claim, verdict)
+
+
+def headline(verdict: str, level: str | None) -> str:
+    """The words shown in large type for a verdict at its strength (report, index, terminal)."""
+    from ddtool.scan.verdict import claim_of
+
+    claim = claim_of(verdict, level)
+    words = HEADLINES.get(claim, verdict.upper())
+    if claim == "review":
+        words += ": POSSIBLE MANIPULATION, LOW CONFIDENCE" if verdict == "fake" else ": UNCERTAIN"
+    elif claim == "no_strong_evidence" and level == "low":
+        words += " (low confidence)"
+    return words
