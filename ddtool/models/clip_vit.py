@@ -187,7 +187,6 @@ class ClipProbe(nn.Module):
         self.register_buffer("feature_mean", torch.zeros(dim))
         self.register_buffer("feature_std", torch.ones(dim))
         self.head = nn.Linear(dim, 1)
-        nn.init.zeros_(self.head.weight)
         self.encoder = encoder
         if encoder is not None:  # the encoder file's weights (clip_encoder.ENCODER_NAME); None: pseudo-random, tests only
             from ddtool.models.clip_encoder import load_tower_from_onnx
