@@ -53,8 +53,11 @@ class ClipProbeScorer:
 
     def logits(self, images: np.ndarray) -> np.ndarray:
         """(N, 2) logits (0, z), as ClipProbe.forward gives them."""
-        features = probe_features_np(self.encoder(np.ascontiguousarray(images, np.float32)), self.layers)
-        z = ((features - self.mean) / self.std) @ self.weight + self.bias
+        return self.logits_from_features(probe_features_np(self.encoder(np.ascontiguousarray(images, np.float32)), self.layers))
+
+    def logits_from_features(self, features: np.ndarray) -> np.ndarray:
+        """The probe alone, on probe features already made (a benchmark's feature store)."""
+        z = ((np.asarray(features, np.float64) - self.mean) / self.std) @ self.weight + self.bias
         return np.stack([np.zeros_like(z), z], axis=1)
 
     def fake_probability(self, images: np.ndarray) -> np.ndarray:
