@@ -118,7 +118,7 @@ def scan(
 
     from ddtool.cli.app import command_line
     from ddtool.cli.app import comma_list
-    from ddtool.scan.panel import load_panel
+    from ddtool.scan.panel import panel_for
     from ddtool.scan.outputs import dumps
     from ddtool.scan.pipeline import ScanOptions, exit_code_for_verdicts, scan_iter
     from ddtool.scan.provenance import case_fields, session_facts
@@ -130,10 +130,10 @@ def scan(
         threads=threads,
     )
     options.validate()
-    from ddtool.device import resolve_device
-
-    options.device = str(resolve_device(options.device))  # result.json records the device used, not "auto"
-    loaded = load_panel(options.panel, options.model, options.weights, options.untrained, options.device)
+    loaded = panel_for(options)
+    options.device = loaded.device  # result.json records the device used, not "auto"
+    for line in loaded.notes():
+        console.print(f"note: {line}", highlight=False, soft_wrap=True)
     if loaded.untrained:
         console.print(f"[bold white on red] WARNING: {loaded.provenance()['warning']} [/]")
     shipped = [f"{m.key} {(m.weights_sha256 or '?')[:8]}" for m in loaded.members if m.shipped_note]
