@@ -114,3 +114,50 @@ def test_an_interrupted_shard_makes_the_merged_index_incomplete_until_resumed(tm
     run_cli(scan_args(case, out, strong_weights, "--no-report", "--shard", "0/3", "--resume"), capsys)
     code, _, err = run_cli(["index", out], capsys)
     assert code == 7 and "INCOMPLETE" not in err and len(summary_rows(out)) == 10
+
+
+# Runs `ddtool scan` and sends its own process SIGTERM (a scheduler's time limit) on the 3rd call of write_manifest.
+TERMINATED = """
+import os, signal, sys
+import ddtool.scan.manifest as manifest
+real, calls = manifest.write_manifest, []
+def write_manifest(*args, **kwargs):
+    calls.append(1)
+    if len(calls) == 3:
+        os.kill(os.getpid(), signal.SIGTERM)
+    return real(*args, **kwargs)
+manifest.write_manifest = write_manifest
+from ddtool.cli import main
+main(sys.argv[1:])
+"""
+
+
+def test_sigterm_still_leaves_the_shard_record_and_resume_completes_it(tmp_path, capsys):
+    """Slurm's time limit sends SIGTERM: the job stops as after Ctrl-C, its record says which inputs it never reached."""
+    import subprocess
+    import sys
+
+    import torch
+
+    from conftest import REPO
+    from ddtool.models import create_model
+    from ddtool.models.checkpoint import save_checkpoint
+
+    case = mixed_case(tmp_path / "case")
+    torch.manual_seed(3)
+    save_checkpoint(create_model("meso4"), tmp_path / "meso4_seeded", "meso4", {})  # a subprocess sees only registered models
+    out = tmp_path / "ev"
+    args = [str(a) for a in scan_args(case, out, tmp_path / "meso4_seeded.safetensors", "--no-report", "--shard", "0/1")]
+    env = {**__import__("os").environ, "PYTHONPATH": str(REPO)}
+    done = subprocess.run([sys.executable, "-c", TERMINATED, *args], env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 130 and "interrupted" in done.stderr, done.stderr
+    record = json.loads((out / SHARDS_FOLDER / "shard-0-of-1.json").read_text())
+    assert not record["complete"] and len(record["rows"]) == 10
+    assert [r["verdict"] for r in record["rows"]].count("not scanned") == 8  # 2 finished, the 3rd stopped in its folder
+    code, _, err = run_cli(["index", out], capsys)
+    assert code == 130 and "INCOMPLETE" in err
+    resumed = subprocess.run([sys.executable, "-c", "import sys; from ddtool.cli import main; main(sys.argv[1:])", *args, "--resume"],
+                             env=env, capture_output=True, text=True, timeout=600)
+    assert resumed.returncode in (0, 1, 4, 6, 7, 8) and resumed.stderr.count("kept: ") == 2, resumed.stderr
+    code, _, err = run_cli(["index", out], capsys)
+    assert "INCOMPLETE" not in err and len(summary_rows(out)) == 10
