@@ -99,7 +99,7 @@ def fmt(s: dict[str, float], unit: str = "s") -> str:
     return f"{s['min']:.2f} / {s['median']:.2f} / {s['max']:.2f} {unit}"
 
 
-def cpu_split(video: Path, indices, extractor, panel) -> dict[str, float]:
+def cpu_split(video: Path, indices, panels: dict, extractors: dict, engine: str, threads: int) -> dict[str, float]:
     """Each step alone, in this process's CPU seconds: on a shared machine wall time
     swings with the other jobs' load, CPU time much less. On an idle machine with
     the steps overlapped, the scan's wall time is at most about their sum."""
@@ -107,6 +107,10 @@ def cpu_split(video: Path, indices, extractor, panel) -> dict[str, float]:
     from ddtool.media.video import read_frames
     from ddtool.scan.pipeline import SCORE_CHUNK
 
+    from ddtool.device import torch_threads
+
+    panel, extractor = panels[engine], extractors[engine]
+    torch_threads(threads)  # torch (when loaded) with scan's stage threads, as in its scorer thread
     cpu = time.process_time()
     frames = list(read_frames(video, indices))
     split = {"decode": time.process_time() - cpu}
@@ -198,14 +202,20 @@ def main() -> None:
     options = ScanOptions(model=args.model, weights=args.weights, untrained=untrained, frames=args.frames, threads=args.threads)
     if args.detector:
         options.detector = args.detector
-    panels = {engine: load_panel(None, args.model, args.weights, untrained, threads=threads, engine=engine) for engine in engines}
-    extractors = {engine: make_extractor(options, panel) for engine, panel in panels.items()}
+    def fresh_panels():
+        # Loaded again before every run (outside the timing): each run scores as one `ddtool scan` does, first calls included,
+        # and torch never reaches the frozen trace a long folder scan switches to (models.torch_scorer.FREEZE_AFTER_FACES).
+        loaded = {engine: load_panel(None, args.model, args.weights, untrained, threads=threads, engine=engine) for engine in engines}
+        return loaded, {engine: make_extractor(options, panel) for engine, panel in loaded.items()}
+
+    panels, extractors = fresh_panels()
     print(f"video {video}: {info.width}x{info.height}, {info.frame_count} frames, {info.fps:g} fps; {len(indices)} sampled; "
           f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores", file=sys.stderr)
 
     decode_wall, decode_cpu = [], []
     scans: dict[str, list[tuple[float, float, object]]] = {engine: [] for engine in engines}
     for run in range(args.runs):
+        panels, extractors = fresh_panels()
         tick, cpu = time.perf_counter(), time.process_time()
         decoded = sum(1 for _ in read_frames(video, indices))
         decode_wall.append(time.perf_counter() - tick)
@@ -236,7 +246,7 @@ def main() -> None:
             "face_detector": extractors[engine].detector.name,
             "faces": len(best.frames),
             "stages_of_fastest_run": {k: round(v, 4) for k, v in best.timings.items()},
-            "cpu_split_alone": cpu_split(video, indices, extractors[engine], panel),
+            "cpu_split_alone": cpu_split(video, indices, *fresh_panels(), engine, threads),
         }
     if args.command_runs:
         variants = {"auto": {}}

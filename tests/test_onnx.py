@@ -141,3 +141,18 @@ def test_a_scan_of_onnx_exports_never_imports_torch(face_video, tmp_path):
     assert document["inputs"][0]["faces"] == 3
     assert {d["engine"] for d in document["inputs"][0]["detectors"]} == {"onnxruntime"}
     assert document["scan"]["options"]["device"] == "cpu"
+
+
+def test_weights_check_reports_an_export_that_no_longer_stands_for_its_weights(tmp_path, capsys, monkeypatch):
+    for suffix in (".safetensors", ".json", ".onnx"):
+        shutil.copy(SHIPPED / f"meso4_f2f{suffix}", tmp_path / f"meso4_f2f{suffix}")
+    monkeypatch.setenv("DDTOOL_WEIGHTS", str(tmp_path))
+    code, _, err = run_cli(["weights", "--check"], capsys)
+    assert code == 0, err
+    onnx_file = tmp_path / "meso4_f2f.onnx"
+    onnx_file.write_bytes(onnx_file.read_bytes() + b"\0")
+    code, _, err = run_cli(["weights", "--check"], capsys)
+    assert code == 3 and "sha256 of meso4_f2f.onnx does not match the card's onnx block" in err and "export-onnx meso4_f2f" in err
+    _edit_card(tmp_path / "meso4_f2f.json", lambda c: c["onnx"].update(exported_from="0" * 64))
+    code, _, err = run_cli(["weights", "--check"], capsys)
+    assert code == 3 and "made from other weights" in err
