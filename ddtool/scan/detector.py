@@ -38,7 +38,6 @@ class Detector:
     engine_file: str | None = None  # the file the engine runs when it is not weights_path (the ONNX export)
     note: str | None = None  # why torch scores a checkpoint onnxruntime could not (scan prints it once)
     loaded: Any = field(default=None, repr=False)  # the models.loader.LoadedModel, which builds the torch network on demand
-    scored: int = field(default=0, init=False, repr=False)
 
     @property
     def model(self):
@@ -126,7 +125,6 @@ class Detector:
             raise ConfigError("--batch must be at least 1")
         pre = self.preprocess
         scores = [self.scorer.fake_probability(crops_to_array(faces[start : start + batch], pre)) for start in range(0, len(faces), batch)]
-        self.scored += len(faces)
         return np.concatenate(scores).astype(np.float32) if scores else np.zeros(0, np.float32)
 
 
