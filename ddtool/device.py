@@ -1,4 +1,4 @@
-"""Which torch device a --device value means: one rule for train, eval, scan and explain."""
+"""Which device a --device value means: one rule for train, eval, scan and explain, for torch and for onnxruntime."""
 
 from __future__ import annotations
 
@@ -36,6 +36,29 @@ def resolve_device(option: str) -> "torch.device":
         raise ConfigError(unknown) from None
 
 
+CUDA_PROVIDER = "CUDAExecutionProvider"
+CPU_PROVIDER = "CPUExecutionProvider"
+
+
+def onnx_providers(option: str, available: list[str]) -> list | None:
+    """onnxruntime execution providers for a --device value, given the providers this onnxruntime offers.
+
+    auto -> the CUDA provider when onnxruntime offers it, else the CPU; cpu -> the CPU; cuda / cuda:N -> the
+    CUDA provider on GPU N (then the CPU for operators it lacks). None where this onnxruntime cannot run on that
+    device (a GPU without its CUDA provider, mps): the caller then runs torch there. A word that is no device is a
+    ConfigError. No torch here: whether torch sees a GPU does not decide where onnxruntime runs.
+    """
+    if option == "auto":
+        return [CUDA_PROVIDER, CPU_PROVIDER] if CUDA_PROVIDER in available else [CPU_PROVIDER]
+    if option == "cpu":
+        return [CPU_PROVIDER]
+    if option == "cuda" or (option.startswith("cuda:") and option[5:].isdigit()):
+        return [(CUDA_PROVIDER, {"device_id": int(option[5:] or 0)}), CPU_PROVIDER] if CUDA_PROVIDER in available else None
+    if option == "mps":
+        return None
+    raise ConfigError(f"unknown device {option!r}; use cpu, cuda, cuda:N or auto")
+
+
 def stage_threads(requested: int | None = None) -> int:
     """CPU threads for each stage of a pipelined scan (decode, detect, score run at once).
 
@@ -64,7 +87,11 @@ def opencv_threads(count: int):
 
 
 def torch_threads(count: int) -> None:
-    """torch's intra-op threads for the calling thread (a thread pool's initializer: the setting is per thread)."""
-    import torch
+    """torch's intra-op threads for the calling thread (a thread pool's initializer: the setting is per thread).
 
-    torch.set_num_threads(count)
+    Nothing to do when torch was never imported (a scan whose every model runs on onnxruntime sets threads per session).
+    """
+    import sys
+
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(count)

@@ -40,7 +40,7 @@ REQUIRED_FIELDS = {
     "sha256": "the weights' sha256",
     "statement": f"the statement that it was {NOT_TRAINED_ON}",
 }
-from ddtool.models.checkpoint import WEIGHT_SUFFIXES, card_path_for  # noqa: E402
+from ddtool.models.cards import WEIGHT_SUFFIXES, card_path_for  # noqa: E402
 from ddtool.locations import WEIGHTS_ENV, shipped_weights_dir  # noqa: E402,F401  (re-exported)
 
 
@@ -180,7 +180,26 @@ def _inspect(card_path: Path, verify: bool) -> dict[str, Any]:
         entry["sha256_ok"] = sha256_file(weights) == card["sha256"]
         if not entry["sha256_ok"]:
             entry["problems"].append(f"sha256 of {weights.name} does not match the card (file changed or corrupt)")
+    entry["problems"].extend(_onnx_problems(card_path, card, verify))
     return entry
+
+
+def _onnx_problems(card_path: Path, card: dict[str, Any], verify: bool) -> list[str]:
+    """What is wrong with a card's ONNX export (none: scan scores it on onnxruntime); no export is no problem."""
+    block = card.get("onnx")
+    if not block:
+        return []
+    command = f"re-run `ddtool weights export-onnx {card_path.stem}`"
+    if not isinstance(block, dict) or not isinstance(block.get("weights_file"), str) or Path(block["weights_file"]).name != block["weights_file"]:
+        return [f"its onnx block names no weights_file beside the card; {command}"]
+    path = card_path.with_name(block["weights_file"])
+    if not path.is_file():
+        return [f"ONNX export {path.name} not found beside the card; {command}"]
+    if block.get("exported_from") != card.get("sha256"):
+        return [f"ONNX export {path.name} was made from other weights than the card's sha256, so scan scores them with torch; {command}"]
+    if verify and sha256_file(path) != block.get("sha256"):
+        return [f"sha256 of {path.name} does not match the card's onnx block (file changed or corrupt); {command}"]
+    return []
 
 
 def _card_files(folder: Path) -> list[Path]:

@@ -22,7 +22,7 @@ from pathlib import Path
 # everything under it; the most specific entry wins. "ddtool" alone is the
 # package's own __init__ (the version), not everything below it.
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("ddtool", "ddtool.errors", "ddtool.io", "ddtool.device", "ddtool.locations"),
+    ("ddtool", "ddtool.errors", "ddtool.io", "ddtool.device", "ddtool.locations", "ddtool.onnx_session"),
     ("ddtool.media",),
     ("ddtool.features", "ddtool.data"),
     ("ddtool.models.layers",),

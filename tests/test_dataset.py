@@ -182,7 +182,7 @@ def test_augment_is_driven_by_torch_seed():
     b = augment(image)
     assert np.array_equal(a, b) and a.shape == image.shape and a.dtype == np.uint8
     with pytest.raises(ConfigError, match="unknown augmentation"):
-        Compose(["blur"])
+        Compose(["no_such_augmentation"])
 
 
 def test_video_like_augmentations_degrade_but_keep_shape():

@@ -18,10 +18,8 @@ from ddtool.data.extract import (
     ExtractOptions,
     extract,
     merge_caches,
-    parse_shard,
-    select_shard,
-    shard_of,
 )
+from ddtool.data.shards import parse_shard, select_shard, shard_of
 from ddtool.data.layouts import load_dataset
 from ddtool.errors import ConfigError, InputError
 
@@ -120,7 +118,7 @@ def test_resume_after_interruption_matches_uninterrupted_run(dataset, reference,
 
 def test_shards_partition_and_merge_equals_single_run(dataset, reference, tmp_path):
     items = load_dataset(dataset).items
-    parts = [select_shard(items, (i, 2)) for i in range(2)]
+    parts = [select_shard(items, (i, 2), key=lambda item: item.video_id) for i in range(2)]
     assert sorted(i.video_id for p in parts for i in p) == sorted(i.video_id for i in items)
     assert all(shard_of(i.video_id, 2) == 1 for i in parts[1])
     for i in range(2):
@@ -136,7 +134,7 @@ def test_shards_partition_and_merge_equals_single_run(dataset, reference, tmp_pa
     assert extract(dataset, tmp_path / "merged", options=OPTIONS).n_skipped == 6
     with pytest.raises(InputError, match="in both"):
         merge_caches([tmp_path / "shard0", tmp_path / "shard0"], tmp_path / "twice")
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError, match="need 0 <= I < N"):
         parse_shard("2/2")
 
 
@@ -170,7 +168,7 @@ def test_cli_shards_and_merge(dataset, reference, tmp_path, capsys):
         with pytest.raises(SystemExit) as done:
             main(["extract", str(dataset), "--out", str(tmp_path / f"s{i}"), "--frames", "2", "--size", "64",
                   "--shard", f"{i}/3"])
-        items = select_shard(load_dataset(dataset).items, (i, 3))
+        items = select_shard(load_dataset(dataset).items, (i, 3), key=lambda item: item.video_id)
         all_bad = items and all(Path(it.source_path).name in ("noface.mp4", "corrupt.mp4") for it in items)
         # An empty shard is not an error; a shard whose every video failed is.
         assert done.value.code == (3 if all_bad else 0)

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from ddtool.data.preprocess import Preprocess, crops_to_tensor, resolve_preprocess
-from ddtool.errors import ConfigError
+from ddtool.errors import CheckpointError, ConfigError
 from ddtool.models import get_spec
 from ddtool.models.checkpoint import save_checkpoint
 from test_explain import TinyDetector, register_tiny
@@ -29,6 +29,15 @@ def test_resolver_prefers_the_card_then_the_run_config_then_the_spec():
     assert pre.crop == "mesonet_aligned" and pre.interpolation == "nearest"
     with pytest.raises(ConfigError, match="crop style"):
         resolve_preprocess(spec, {"input": {"crop": "oval"}})
+
+
+def test_a_card_margin_out_of_range_is_an_error_not_repaired():
+    """A model must never see faces cut differently from its training crops without being told: 0 only when the card is silent."""
+    spec = get_spec("meso4")
+    assert resolve_preprocess(spec, {"input": {"size": 64}}).margin == 0.0
+    for bad in (-0.1, 2.5, "0.3", True):
+        with pytest.raises(CheckpointError, match=r"runs/x/best.json: input.margin .* is not a number from 0 to 2"):
+            resolve_preprocess(spec, {"_card_path": "runs/x/best.json", "input": {"margin": bad}})
 
 
 def test_shrinking_a_wide_crop_uses_area_whatever_its_height():
@@ -64,12 +73,17 @@ def test_same_face_same_tensor_through_training_eval_and_scan(tmp_path):
     model.register_forward_pre_hook(lambda module, args: seen.append(args[0].clone()))
     predict_images(model, spec, card, tmp_path, ["face.png"], device="cpu")
 
-    # scan: the loaded detector's own preparation
+    # scan: what the loaded detector hands its scorer (any engine takes this array), and Grad-CAM's tensor
     detector = load_detector(weights=str(card_path))
+    scored = []
+    score = detector.scorer.fake_probability
+    detector.scorer.fake_probability = lambda images: scored.append(images.copy()) or score(images)
+    detector.fake_probability([face])
     scan_tensor = detector.prepare([face])[0]
 
     assert train_tensor.shape == (3, 40, 40)
     torch.testing.assert_close(train_tensor, seen[0][0], rtol=0, atol=0)
+    torch.testing.assert_close(train_tensor, torch.from_numpy(scored[0][0]), rtol=0, atol=0)
     torch.testing.assert_close(train_tensor, scan_tensor, rtol=0, atol=0)
 
 

@@ -255,18 +255,20 @@ def test_report_images_come_from_the_one_decode(checkpoints, face_video, monkeyp
 def test_scoring_switches_to_a_frozen_trace_with_the_same_scores(monkeypatch):
     """Long scans score through a frozen TorchScript trace of the model: same P(fake) as the eager
     model, used only after enough faces for the tracing to pay off; Grad-CAM keeps the eager model."""
-    import ddtool.scan.detector as detector_module
+    import ddtool.models.torch_scorer as torch_scorer
     from ddtool.scan.detector import load_detector
 
-    monkeypatch.setattr(detector_module, "FREEZE_AFTER_FACES", 6)
-    detector = load_detector(weights="meso4_f2f")  # a shipped model: the trace must hold for real weights
+    monkeypatch.setattr(torch_scorer, "FREEZE_AFTER_FACES", 6)
+    # A shipped model, on torch (the path of a checkpoint without an ONNX export): the trace must hold for real weights.
+    detector = load_detector(weights="meso4_f2f", engine="torch")
+    assert detector.engine == "torch"
     rng = np.random.default_rng(0)
     faces = [rng.integers(0, 255, (256, 256, 3), dtype=np.uint8) for _ in range(5)]
     eager = detector.fake_probability(faces, batch=4)
-    assert not isinstance(getattr(detector, "_frozen", None), torch.jit.ScriptModule)  # 5 faces: still eager
+    assert not isinstance(getattr(detector.scorer, "_frozen", None), torch.jit.ScriptModule)  # 5 faces: still eager
     detector.fake_probability(faces, batch=4)
     frozen = detector.fake_probability(faces, batch=4)
-    assert isinstance(detector._frozen, torch.jit.ScriptModule) and isinstance(detector.model, torch.nn.Module)
+    assert isinstance(detector.scorer._frozen, torch.jit.ScriptModule) and isinstance(detector.model, torch.nn.Module)
     np.testing.assert_allclose(frozen, eager, rtol=1e-4, atol=1e-5)
 
 

@@ -150,7 +150,7 @@ def test_augment_option_reaches_the_run_and_its_repeat_command(cache, tmp_path):
     saved = yaml.safe_load((out / "config.yaml").read_text())
     assert saved["augment"] == ["hflip", "zoom", "jpeg", "downscale"]
     assert "--augment hflip,zoom,jpeg,downscale" in train_command(saved)
-    bad = CliRunner().invoke(app, [*args[:-1], "hflip,blur"])
+    bad = CliRunner().invoke(app, [*args[:-1], "hflip,no_such_augmentation"])
     assert isinstance(bad.exception, ConfigError) and "unknown augmentation" in str(bad.exception)  # exit 3 via ddtool's main
 
 

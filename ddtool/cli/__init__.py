@@ -11,6 +11,7 @@ from ddtool.cli.app import app, main  # noqa: F401
 # order is the order `ddtool --help` lists them: the analyst's job first.
 from ddtool.cli import (  # noqa: E402,F401
     scan,
+    index,
     verify,
     explain,
     extract,

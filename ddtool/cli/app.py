@@ -142,6 +142,19 @@ def usage_line(exc: Exception) -> str:
     return f"{message}{where}"
 
 
+def _stop_on_sigterm() -> None:
+    """SIGTERM (a scheduler's time limit, `kill`) stops a command as Ctrl-C does: a folder scan still writes its index or
+    shard record, and exits 130 "interrupted", instead of dying mid-file."""
+    import signal
+    import threading
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is threading.main_thread():  # only the main thread may set a handler
+        signal.signal(signal.SIGTERM, interrupt)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: run the app and map every failure to an exit code.
 
@@ -153,6 +166,7 @@ def main(argv: list[str] | None = None) -> None:
     click_exception = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
     debug = bool(os.environ.get("DDTOOL_DEBUG"))
     _INVOCATION[:] = ["ddtool", *(sys.argv[1:] if argv is None else argv)]
+    _stop_on_sigterm()
     try:
         code = app(args=argv, prog_name="ddtool", standalone_mode=False)
         if code == EXIT_INTERRUPTED:  # typer turns Ctrl-C into a silent exit 130: say so, as below

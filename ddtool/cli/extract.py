@@ -73,7 +73,8 @@ def extract(
     if len(sources) != 1:
         raise typer.BadParameter("give one dataset folder or CSV list (several paths only with --merge)")
     source = sources[0]
-    from ddtool.data.extract import ExtractOptions, extract as extract_dataset, parse_shard
+    from ddtool.data.extract import ExtractOptions, extract as extract_dataset
+    from ddtool.data.shards import parse_shard
 
     options = ExtractOptions(
         preset=preset.value if preset else None, frames=frames, interval=interval, detector=detector.value,

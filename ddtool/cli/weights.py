@@ -19,7 +19,7 @@ app.add_typer(weights_app, name="weights")
 
 # card fields worth a machine reader's time; the whole card is one `cat` away
 JSON_FIELDS = ("name", "model", "default", "marked_default", "in_panel", "operating_point", "origin", "licence", "input", "params", "architecture", "training_data", "training_command",
-               "benchmark", "statement", "sha256", "sha256_ok", "weights_path", "card_path", "problems")
+               "benchmark", "statement", "sha256", "sha256_ok", "onnx", "weights_path", "card_path", "problems")
 
 
 def _auc(entry: dict) -> str:
@@ -154,3 +154,26 @@ def calibrate(
             f"{name}: threshold {point['threshold']:.4f} flags {100 * point['measured_fpr']:.1f}% of {point['n_faces']} real reference faces "
             f"({point['n_inputs']} inputs with a face){'' if dry_run else '; stored in the card'}", highlight=False, soft_wrap=True,
         )
+
+
+@weights_app.command("export-onnx")
+def export_onnx(
+    names: List[str] = typer.Argument(..., help="Shipped weights names (see `ddtool weights`) or checkpoint paths (NAME.json / NAME.safetensors)."),
+) -> None:
+    """Export each checkpoint to NAME.onnx beside it and record it in its card (sha256, graph input/output, source weights).
+
+    scan then scores it on onnxruntime, without torch. The export is checked against torch on random faces
+    (P(fake) within 1e-4) before the card names it. Re-run it whenever the weights change; until then scan scores
+    those weights with torch and says so.
+    """
+    from ddtool.models.onnx_export import export_onnx as export
+    from ddtool.weights import resolve_weights
+
+    for name in names:
+        done = export(resolve_weights(name))
+        if done.onnx_path is None:
+            out.print(f"{name}: a CLIP probe runs on its encoder file already; recorded its model facts in {done.card_path}", highlight=False, soft_wrap=True)
+        else:
+            size = done.onnx_path.stat().st_size / 2**20
+            out.print(f"{name}: wrote {done.onnx_path} ({size:.1f} MiB; P(fake) within {done.max_difference:.1g} of torch) and its card {done.card_path}",
+                      highlight=False, soft_wrap=True)

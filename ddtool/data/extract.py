@@ -18,7 +18,6 @@ rebuilt atomically from the records, so they are never half-written.
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 import math
 import multiprocessing
@@ -33,6 +32,7 @@ from typing import Callable, Iterable
 import cv2
 
 from ddtool.data.layouts import DatasetIndex, Item, load_dataset
+from ddtool.data.shards import select_shard
 from ddtool.errors import ConfigError, DDToolError, InputError, NoFaceError
 from ddtool.io import atomic_path, write_json_atomic
 from ddtool.media.images import write_png
@@ -148,33 +148,6 @@ def record_path(cache: Path, video_id: str) -> Path:
 
 def error_record_path(cache: Path, video_id: str) -> Path:
     return record_path(cache, video_id).with_name(video_id.rsplit("/", 1)[-1] + ".error.json")
-
-
-# ---------------------------------------------------------------- sharding
-
-
-def parse_shard(text: str) -> tuple[int, int]:
-    """"I/N" with 0 <= I < N (Slurm's SLURM_ARRAY_TASK_ID with --array=0-(N-1))."""
-    try:
-        index, count = (int(p) for p in text.split("/"))
-    except ValueError:
-        raise ConfigError(f"--shard must look like I/N (e.g. 0/8), got {text!r}") from None
-    if count < 1 or not 0 <= index < count:
-        raise ConfigError(f"--shard {text}: need 0 <= I < N")
-    return index, count
-
-
-def shard_of(video_id: str, count: int) -> int:
-    """Stable hash: a video keeps its shard even when other files are added or removed."""
-    return int(hashlib.sha1(video_id.encode("utf-8")).hexdigest()[:12], 16) % count
-
-
-def select_shard(items: Iterable[Item], shard: tuple[int, int] | None) -> list[Item]:
-    items = sorted(items, key=lambda item: item.video_id)
-    if shard is None:
-        return items
-    index, count = shard
-    return [item for item in items if shard_of(item.video_id, count) == index]
 
 
 # ------------------------------------------------------------- one video
@@ -410,7 +383,7 @@ def extract(source: str | Path, cache: str | Path, layout: str = "auto", compres
     """
     index = load_dataset(source, layout=layout, compression=compression)
     options = with_default_preset(options, index)
-    items = select_shard(index.items, shard)
+    items = select_shard(index.items, shard, key=lambda item: item.video_id)
     missing = [{"video_id": "", "source_path": m.path, "error": f"listed in {m.listed_in} but not on disk"}
                for m in index.missing] if shard is None or shard[0] == 0 else []
     return extract_items(items, cache, options, workers, retry_failed, missing, on_video_done)

@@ -1,7 +1,8 @@
 """One preprocessing path: what a detector's input must look like, and crops -> tensor.
 
     resolve_preprocess(spec, card) -> Preprocess   (like timm's resolve_data_config)
-    crops_to_tensor(faces, preprocess) -> (N, 3, H, W) float tensor
+    crops_to_array(faces, preprocess) -> (N, 3, H, W) float32 numpy array (the onnxruntime scorers', no torch)
+    crops_to_tensor(faces, preprocess) -> the same as a torch tensor
 
 Training (data.dataset), evaluation (evaluate.predict), scan and explain all
 build their tensors here, so the same face gives the same tensor everywhere.
@@ -19,10 +20,9 @@ from typing import Any, Sequence
 
 import cv2
 import numpy as np
-import torch
 
 from ddtool.media.images import as_rgb  # noqa: F401  (re-exported: scan and explain cut crops through this module)
-from ddtool.errors import ConfigError
+from ddtool.errors import CheckpointError, ConfigError
 from ddtool.media.crops import CROP_STYLES
 
 # "auto": INTER_AREA when shrinking (no aliasing that would look like forgery
@@ -76,14 +76,19 @@ def resolve_preprocess(spec: Any, card: dict[str, Any] | None = None) -> Preproc
     config = card.get("config") if isinstance(card.get("config"), dict) else {}
     size = block.get("size") or config.get("size") or (card.get("model_kwargs") or {}).get("input_size") or spec.input_size
     margin = block.get("margin")
-    margin = float(margin) if isinstance(margin, (int, float)) and 0.0 <= margin <= MAX_MARGIN else 0.0
+    if margin is None:
+        margin = 0.0  # a card that says nothing: the papers' crop, the face box itself
+    elif isinstance(margin, bool) or not isinstance(margin, (int, float)) or not 0.0 <= margin <= MAX_MARGIN:
+        # Never repaired silently: the model would see faces cut differently from its training crops.
+        raise CheckpointError(f"{card.get('_card_path') or 'model card'}: input.margin {margin!r} is not a number from 0 to {MAX_MARGIN}; "
+                              "set it to the crop margin of the training cache (0 for the face box itself)")
     return Preprocess(
         size=as_hw(size),
         mean=tuple(float(v) for v in (block.get("mean") or spec.mean)),
         std=tuple(float(v) for v in (block.get("std") or spec.std)),
         interpolation=str(block.get("interpolation") or "auto"),
         crop=str(block.get("crop") or "box"),
-        margin=margin,
+        margin=float(margin),
     )
 
 
@@ -107,14 +112,29 @@ def normalise(face: np.ndarray, preprocess: Preprocess) -> np.ndarray:
     return np.ascontiguousarray(out.transpose(2, 0, 1))
 
 
-def crop_to_tensor(face: np.ndarray, preprocess: Preprocess) -> torch.Tensor:
-    """One RGB uint8 crop -> (3, H, W) model input."""
-    return torch.from_numpy(normalise(resize_face(face, preprocess.size, preprocess.interpolation), preprocess))
+def crop_to_array(face: np.ndarray, preprocess: Preprocess) -> np.ndarray:
+    """One RGB uint8 crop -> (3, H, W) float32 model input."""
+    return normalise(resize_face(face, preprocess.size, preprocess.interpolation), preprocess)
 
 
-def crops_to_tensor(faces: Sequence[np.ndarray], preprocess: Preprocess) -> torch.Tensor:
-    """RGB uint8 crops -> (N, 3, H, W) model input (the one function every consumer uses)."""
+def crops_to_array(faces: Sequence[np.ndarray], preprocess: Preprocess) -> np.ndarray:
+    """RGB uint8 crops -> (N, 3, H, W) float32 model input (the one function every consumer uses, through
+    crops_to_tensor where the model is a torch one)."""
     h, w = preprocess.size
     if len(faces) == 0:
-        return torch.zeros((0, 3, h, w), dtype=torch.float32)
-    return torch.stack([crop_to_tensor(face, preprocess) for face in faces])
+        return np.zeros((0, 3, h, w), np.float32)
+    return np.stack([crop_to_array(face, preprocess) for face in faces])
+
+
+def crop_to_tensor(face: np.ndarray, preprocess: Preprocess):
+    """One RGB uint8 crop -> (3, H, W) torch tensor."""
+    import torch  # here: scan's onnxruntime path preprocesses without torch
+
+    return torch.from_numpy(crop_to_array(face, preprocess))
+
+
+def crops_to_tensor(faces: Sequence[np.ndarray], preprocess: Preprocess):
+    """RGB uint8 crops -> (N, 3, H, W) torch tensor: crops_to_array's values."""
+    import torch
+
+    return torch.from_numpy(crops_to_array(faces, preprocess))

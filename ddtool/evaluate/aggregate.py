@@ -28,24 +28,20 @@ different videos.
 from __future__ import annotations
 
 import math
-from typing import NamedTuple, Sequence
+from typing import TYPE_CHECKING, NamedTuple, Sequence
 
 import numpy as np
-import pandas as pd
 
 from ddtool.errors import ConfigError, InputError
+from ddtool.evaluate.rules import RULES, check_rule  # noqa: F401  (re-exported)
 
-from ddtool.evaluate.rules import RULES  # noqa: E402  (re-exported)
+if TYPE_CHECKING:
+    import pandas as pd
+
 TOP_FRACTION = 0.25
 CONFIDENT_MARGIN = 0.25
 # Columns that describe the whole video; carried through when present.
 VIDEO_COLUMNS = ("label", "domain", "method", "dataset", "split", "source_path")
-
-
-def check_rule(rule: str) -> str:
-    if rule not in RULES:
-        raise ConfigError(f"unknown aggregation rule {rule!r}; choose one of: {', '.join(RULES)}")
-    return rule
 
 
 def aggregate(scores: Sequence[float] | np.ndarray, rule: str = "mean", threshold: float = 0.5) -> float:
@@ -75,7 +71,7 @@ def aggregate(scores: Sequence[float] | np.ndarray, rule: str = "mean", threshol
     return float((values >= threshold).mean())
 
 
-def aggregate_video(frames: pd.DataFrame, rule: str = "mean", threshold: float = 0.5) -> pd.DataFrame:
+def aggregate_video(frames: "pd.DataFrame", rule: str = "mean", threshold: float = 0.5) -> "pd.DataFrame":
     """Video-level scores from a frame table with `video_id`, `score` and optionally `track_id`.
 
     Each track is aggregated with `rule`; the video takes the maximum over its
@@ -104,6 +100,8 @@ def aggregate_video(frames: pd.DataFrame, rule: str = "mean", threshold: float =
     else:
         track_scores = by_track.agg(lambda values: aggregate(values.to_numpy(dtype=np.float64), rule, threshold))
     by_video = table.groupby("video_id", sort=True)
+    import pandas as pd  # here: scan aggregates its scores without pandas (start-up)
+
     result = pd.DataFrame({
         "score": track_scores.groupby(level="video_id").max(),
         "n_frames": scored.groupby("video_id")["score"].size(),

@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 
 from ddtool.errors import ConfigError
-from ddtool.media.face_box import Box, FaceDetector, _check_card_sha256, face_detector_weights_dir
+from ddtool.media.face_box import Box, FaceDetector, _check_card_sha256, face_detector_weights_dir, nms
 
 STRIDE = 4  # input pixels per heatmap cell
 # Output names in the ONNX graph: heatmap (1 ch), log size (h, w), offset (y, x), landmarks (5 x (y, x)).
@@ -43,8 +43,6 @@ def decode_centerface(
     5 points as a fraction of the box from its top-left corner. Returns
     (x0, y0, x1, y1), score, (5, 2) points (x, y) per face.
     """
-    from ddtool.media.face_nets import nms
-
     # Only local maxima of the heatmap: a face lights up a blob of cells, and
     # taking its peak (as CenterNet does) leaves NMS a handful of candidates.
     peaks = heatmap >= cv2.dilate(heatmap, np.ones((3, 3), np.uint8))

@@ -130,6 +130,10 @@ def view_cropper(view: tuple[str, float, int, str]):
     style, margin, size, interpolation = view
     if style not in CROP_STYLES:
         raise ConfigError(f"crop style {style!r} unknown; choose one of {', '.join(CROP_STYLES)}")
+    if style in ("mesonet_aligned", "mesonet_aligned5"):
+        from ddtool.media.landmarks import preload_predictor
+
+        preload_predictor()  # aligned crops need the 68-point model (aligned5 when the detector gives no 5 points)
 
     def crop(rgb: np.ndarray, box: Box) -> np.ndarray:
         return crop_in_style(rgb, box, style, margin, size, interpolation)

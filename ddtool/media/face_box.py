@@ -192,3 +192,25 @@ def _check_card_sha256(path: Path) -> None:
         raise ConfigError(f"{card}: the card beside {path.name} is not readable JSON; restore it from the repository") from None
     if expected and sha256_file(path) != expected:
         raise ConfigError(f"{path}: sha256 does not match {card.name} (file changed or corrupt); restore it from the repository")
+
+
+def box_iou(box: np.ndarray, boxes: np.ndarray, mode: str = "union") -> np.ndarray:
+    """IoU of one (x0, y0, x1, y1) box with each row of `boxes` ("min": over the smaller area)."""
+    iw = np.clip(np.minimum(box[2], boxes[:, 2]) - np.maximum(box[0], boxes[:, 0]), 0, None)
+    ih = np.clip(np.minimum(box[3], boxes[:, 3]) - np.maximum(box[1], boxes[:, 1]), 0, None)
+    inter = iw * ih
+    area = max(box[2] - box[0], 0) * max(box[3] - box[1], 0)
+    areas = np.clip(boxes[:, 2] - boxes[:, 0], 0, None) * np.clip(boxes[:, 3] - boxes[:, 1], 0, None)
+    denom = np.minimum(area, areas) if mode == "min" else area + areas - inter
+    return inter / np.maximum(denom, 1e-12)
+
+
+def nms(boxes: np.ndarray, scores: np.ndarray, threshold: float, mode: str = "union") -> np.ndarray:
+    """Indices kept by greedy non-maximum suppression, best first."""
+    order = np.argsort(-scores)
+    keep = []
+    while order.size:
+        i = order[0]
+        keep.append(i)
+        order = order[1:][box_iou(boxes[i], boxes[order[1:]], mode) <= threshold]
+    return np.asarray(keep, dtype=np.int64)

@@ -26,6 +26,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ddtool.errors import ConfigError
+from ddtool.media.face_box import box_iou, nms  # noqa: F401 (re-exported; numpy only, so CenterFace needs no torch)
 
 # ---------------------------------------------------------------- BlazeFace
 
@@ -258,28 +259,6 @@ def _to_input(rgb: np.ndarray) -> torch.Tensor:
     if x.ndim == 3:
         x = x[None]
     return (x.permute(0, 3, 1, 2).float() - 127.5) * 0.0078125
-
-
-def box_iou(box: np.ndarray, boxes: np.ndarray, mode: str = "union") -> np.ndarray:
-    """IoU of one (x0, y0, x1, y1) box with each row of `boxes` ("min": over the smaller area)."""
-    iw = np.clip(np.minimum(box[2], boxes[:, 2]) - np.maximum(box[0], boxes[:, 0]), 0, None)
-    ih = np.clip(np.minimum(box[3], boxes[:, 3]) - np.maximum(box[1], boxes[:, 1]), 0, None)
-    inter = iw * ih
-    area = max(box[2] - box[0], 0) * max(box[3] - box[1], 0)
-    areas = np.clip(boxes[:, 2] - boxes[:, 0], 0, None) * np.clip(boxes[:, 3] - boxes[:, 1], 0, None)
-    denom = np.minimum(area, areas) if mode == "min" else area + areas - inter
-    return inter / np.maximum(denom, 1e-12)
-
-
-def nms(boxes: np.ndarray, scores: np.ndarray, threshold: float, mode: str = "union") -> np.ndarray:
-    """Indices kept by greedy non-maximum suppression, best first."""
-    order = np.argsort(-scores)
-    keep = []
-    while order.size:
-        i = order[0]
-        keep.append(i)
-        order = order[1:][box_iou(boxes[i], boxes[order[1:]], mode) <= threshold]
-    return np.asarray(keep, dtype=np.int64)
 
 
 def _regress(boxes: np.ndarray, offsets: np.ndarray) -> np.ndarray:

@@ -7,7 +7,7 @@ in ddtool.media.faces.
 
 from __future__ import annotations
 
-from functools import lru_cache
+import threading
 from pathlib import Path
 
 import cv2
@@ -31,13 +31,38 @@ def default_predictor_path() -> Path:
     return Path(face_recognition_models.pose_predictor_model_location())
 
 
-@lru_cache(maxsize=4)
+_PREDICTORS: dict[str, object] = {}
+_LOADING = threading.Lock()  # one load per file, also when a preload thread and a crop ask at once
+
+
 def _predictor(path: str):
     import dlib
 
-    if not Path(path).is_file():
-        raise ConfigError(f"landmark model not found: {path}")
-    return dlib.shape_predictor(path)
+    with _LOADING:
+        if path not in _PREDICTORS:
+            if not Path(path).is_file():
+                raise ConfigError(f"landmark model not found: {path}")
+            _PREDICTORS[path] = dlib.shape_predictor(path)
+        return _PREDICTORS[path]
+
+
+def preload_predictor(model_path: str | Path | None = None) -> None:
+    """Start loading the 68-point model in the background (0.4-0.8 s for its 95 MB): a scan that needs it starts
+    this when it sets up its crops, so the load overlaps the set-up, the first decode and detection (which mostly
+    run outside the GIL) instead of stalling the first face. A failed load shows at the first real use."""
+    try:
+        path = str(model_path or default_predictor_path())
+    except ConfigError:
+        return  # said again, with the fix, where the model is used
+    if path not in _PREDICTORS:
+        threading.Thread(target=_quiet_load, args=(path,), name="ddtool-landmarks", daemon=True).start()
+
+
+def _quiet_load(path: str) -> None:
+    try:
+        _predictor(path)
+    except Exception:  # noqa: BLE001 - the crop that needs the model loads it again and reports the error
+        pass
 
 
 def landmarks_68(rgb: np.ndarray, box: tuple[int, int, int, int], model_path: str | Path | None = None) -> np.ndarray:

@@ -78,11 +78,9 @@ def _onnx():
 class OnnxClipEncoder:
     """onnxruntime session over the encoder, returning the residual stream after the blocks asked for."""
 
-    def __init__(self, layers: Sequence[int], path: str | Path | None = None, threads: int | None = None):
-        try:
-            import onnxruntime as ort
-        except ImportError:
-            raise CheckpointError("the CLIP probe runs on onnxruntime: pip install onnxruntime") from None
+    def __init__(self, layers: Sequence[int], path: str | Path | None = None, threads: int | None = None, providers: list | None = None):
+        from ddtool.onnx_session import open_session, session_device
+
         onnx = _onnx()
         self.layers = tuple(sorted(int(i) for i in layers))
         graph = onnx.load(str(checked_encoder(None if path is None else str(path))))
@@ -94,11 +92,8 @@ class OnnxClipEncoder:
         for name in self.outputs:
             if name not in have:
                 graph.graph.output.append(onnx.helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, None))
-        options = ort.SessionOptions()
-        options.inter_op_num_threads = 1
-        if threads:
-            options.intra_op_num_threads = int(threads)
-        self.session = ort.InferenceSession(graph.SerializeToString(), options, providers=["CPUExecutionProvider"])
+        self.session = open_session(graph.SerializeToString(), providers or ["CPUExecutionProvider"], threads, what=f"CLIP encoder {ENCODER_NAME}")
+        self.device = session_device(self.session)
 
     def __call__(self, images: np.ndarray) -> dict[int, np.ndarray]:
         """Normalised (N, 3, 224, 224) float32 -> {block: (N, 197, 768)}, each face run alone."""

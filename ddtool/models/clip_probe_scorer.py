@@ -28,7 +28,9 @@ def is_clip_probe(card: dict[str, Any]) -> bool:
 class ClipProbeScorer:
     """P(fake) of normalised (N, 3, 224, 224) faces: encoder features -> standardise -> linear -> sigmoid."""
 
-    def __init__(self, weights_path: str | Path, card: dict[str, Any], threads: int | None = None):
+    engine = "onnxruntime"
+
+    def __init__(self, weights_path: str | Path, card: dict[str, Any], threads: int | None = None, providers: list | None = None):
         from safetensors import SafetensorError
         from safetensors.numpy import load_file
 
@@ -49,7 +51,8 @@ class ClipProbeScorer:
         self.bias = float(state["head.bias"][0])
         self.mean = state["feature_mean"].astype(np.float64)
         self.std = state["feature_std"].astype(np.float64)
-        self.encoder = OnnxClipEncoder(self.layers, path=kwargs["encoder"], threads=threads)
+        self.encoder = OnnxClipEncoder(self.layers, path=kwargs["encoder"], threads=threads, providers=providers)
+        self.device = self.encoder.device
 
     def logits(self, images: np.ndarray) -> np.ndarray:
         """(N, 2) logits (0, z), as ClipProbe.forward gives them."""

@@ -76,11 +76,20 @@ class GlobalMixer(nn.Module):
     def forward(self, x: torch.Tensor, out_size: tuple[int, int]) -> torch.Tensor:
         # Max pooling keeps the strongest grey-level changes, which is where
         # manipulation traces live (paper, Sec. III-B).
-        tokens = F.adaptive_max_pool2d(x, self.grid)
+        tokens = _adaptive_max_pool_by_bins(x, self.grid) if torch.onnx.is_in_onnx_export() else F.adaptive_max_pool2d(x, self.grid)
         n, c = tokens.shape[:2]
         mixed = self.token_mix(tokens.reshape(n, c, -1)).reshape(n, c, self.grid, self.grid)
         mixed = F.relu(self.norm(self.channel_mix(mixed)))
-        return F.interpolate(mixed, size=out_size, mode="bilinear", align_corners=False)
+        # Plain ints: when traced (ONNX export) the map keeps a known size, which the next block's adaptive pooling needs.
+        return F.interpolate(mixed, size=tuple(int(s) for s in out_size), mode="bilinear", align_corners=False)
+
+
+def _adaptive_max_pool_by_bins(x: torch.Tensor, grid: int) -> torch.Tensor:
+    """F.adaptive_max_pool2d(x, grid) (the same bins, the same maxima: max is separable) from slices ONNX can express:
+    ONNX has no adaptive pooling, and the TorchScript exporter turns it into MaxPool only when the size divides evenly."""
+    height, width = int(x.shape[-2]), int(x.shape[-1])
+    rows = torch.cat([x[:, :, (i * height) // grid : -((-(i + 1) * height) // grid)].amax(dim=2, keepdim=True) for i in range(grid)], dim=2)
+    return torch.cat([rows[:, :, :, (j * width) // grid : -((-(j + 1) * width) // grid)].amax(dim=3, keepdim=True) for j in range(grid)], dim=3)
 
 
 class TraceBlock(nn.Module):

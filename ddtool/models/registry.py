@@ -16,8 +16,11 @@ registered model against it):
   fit / predict_proba / save / load and are registered the same way.
 
 Importing this module imports the `ddtool.models` package first (Python
-imports parents before children), and the package imports every family, so
-the registry is full before any name is looked up.
+imports parents before children); the package hands the registry a function
+that imports every family, which runs on the first lookup (`get_spec`,
+`list_models`, `create_model`), so the registry is full before any name is
+looked up, and a torch-free module of ddtool.models (cards, the onnxruntime
+scorers) can be imported without torch.
 """
 
 from __future__ import annotations
@@ -111,6 +114,23 @@ class FeaturesDetector(Protocol):
 
 
 _REGISTRY: dict[str, ModelSpec] = {}
+# Imports every family module (set by the ddtool.models package, which lists them). Run on the first lookup, not when
+# the package is imported: the torch-free parts of ddtool.models (cards, the onnxruntime scorers) must not import torch.
+_family_loader: Callable[[], None] | None = None
+
+
+def set_family_loader(loader: Callable[[], None]) -> None:
+    global _family_loader
+    _family_loader = loader
+
+
+def _full_registry() -> dict[str, ModelSpec]:
+    """The registry with every family registered (the families are imported on the first call)."""
+    global _family_loader
+    if _family_loader is not None:
+        loader, _family_loader = _family_loader, None
+        loader()
+    return _REGISTRY
 
 
 def register_model(spec: ModelSpec) -> ModelSpec:
@@ -123,7 +143,7 @@ def register_model(spec: ModelSpec) -> ModelSpec:
 @contextmanager
 def registry_restored() -> Iterator[None]:
     """Models registered inside the with-block are gone after it (tests register their tiny models this way)."""
-    before = dict(_REGISTRY)
+    before = dict(_full_registry())
     try:
         yield
     finally:
@@ -132,12 +152,12 @@ def registry_restored() -> Iterator[None]:
 
 
 def list_models(input_kind: str | None = None) -> list[str]:
-    return sorted(n for n, s in _REGISTRY.items() if input_kind is None or s.input_kind == input_kind)
+    return sorted(n for n, s in _full_registry().items() if input_kind is None or s.input_kind == input_kind)
 
 
 def get_spec(name: str) -> ModelSpec:
     try:
-        return _REGISTRY[name]
+        return _full_registry()[name]
     except KeyError:
         raise ConfigError(f"unknown model {name!r}; known models: {', '.join(list_models())}") from None
 

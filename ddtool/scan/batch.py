@@ -58,12 +58,23 @@ def scan_to_folder(
     progress=None,
     on_result: OnResult | None = None,
     inputs: Inputs | None = None,
+    shard: tuple[int, int] | None = None,
 ) -> BatchResult:
-    """Scan every input under `path` into `out_dir` (see the module docstring); returns the rows and verdicts."""
+    """Scan every input under `path` into `out_dir` (see the module docstring); returns the rows and verdicts.
+
+    `shard` (I, N): scan only this job's share of the folder's inputs and write its shard record instead of the
+    index (scan.shards; `ddtool index OUT` merges the records once every shard is done). `inputs`, when given,
+    are the inputs already listed (and, with `shard`, already this job's share).
+    """
     from ddtool.scan.provenance import detector_facts
 
     path, out_dir = Path(path), Path(out_dir)
-    inputs = inputs or find_inputs(path, exclude=(out_dir,))
+    if inputs is None:
+        inputs = find_inputs(path, exclude=(out_dir,))
+        if shard is not None:
+            from ddtool.scan.shards import select_inputs
+
+            inputs = Inputs(select_inputs(inputs.files, path, shard), inputs.skipped)
     root = path if path.is_dir() else None
     panel = as_panel(panel)
     extractor = make_extractor(options, panel)
@@ -97,7 +108,12 @@ def scan_to_folder(
     finally:
         if root is not None:
             pending = [pending_row(str(item)) for item in inputs.files[done:]]
-            write_index(out_dir, outcome.rows + pending, session, 130 if pending else outcome.exit_code, str(path), complete=not pending)
+            if shard is not None:  # the other shards may still be writing: the index waits for `ddtool index OUT`
+                from ddtool.scan.shards import write_record
+
+                write_record(out_dir, shard, path, outcome.rows + pending, session, fingerprint, complete=not pending)
+            else:
+                write_index(out_dir, outcome.rows + pending, session, 130 if pending else outcome.exit_code, str(path), complete=not pending)
     return outcome
 
 

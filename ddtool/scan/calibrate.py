@@ -77,7 +77,7 @@ def calibrate_weights(names: Sequence[str], references: Sequence[str | Path], sp
                       target_fpr: float = TARGET_FPR, frames: int = 8, face_detector: str = DEFAULT_SCAN_DETECTOR, limit: int | None = None,
                       write: bool = True, progress=None, save_scores: str | Path | None = None) -> dict[str, dict[str, Any]]:
     """Score real reference media with each weights NAME and (when `write`) store its operating point in its card."""
-    from ddtool.models.checkpoint import card_path_for
+    from ddtool.models.cards import card_path_for
     from ddtool.weights import data_name
 
     paths = reference_inputs(references, split=split, limit=limit)

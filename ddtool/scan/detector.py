@@ -1,9 +1,10 @@
-"""A loaded detector ready to score face crops: model, its spec, provenance.
+"""A loaded detector ready to score face crops: its scorer, its preprocessing, where it came from.
 
-Scan and explain both need the same three things from a checkpoint: the
-network in eval mode, the exact preprocessing its spec declares (input size,
-mean/std) and where the weights came from (for the report). This module is
-that one place.
+Scan and explain both need the same three things from a checkpoint: a scorer
+(models.loader: onnxruntime when the card allows, else torch), the exact
+preprocessing its card and spec declare (input size, mean/std, crop) and
+where the weights came from (for the report). This module is that one place;
+the torch network is built only when something needs it (Grad-CAM).
 """
 
 from __future__ import annotations
@@ -13,53 +14,44 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
-import torch
-import torch.nn as nn
 
-from ddtool.data.preprocess import Preprocess, as_hw, as_rgb, crops_to_tensor, resolve_preprocess  # noqa: F401 (as_rgb re-exported)
+from ddtool.data.preprocess import Preprocess, as_hw, as_rgb, crops_to_array, resolve_preprocess  # noqa: F401 (as_rgb re-exported)
 from ddtool.errors import CheckpointError, ConfigError
-from ddtool.models.registry import ModelSpec, create_model, get_spec, list_models
-
-# Faces a detector scores eagerly before it is traced and frozen for speed (tracing pays for itself after ~110).
-FREEZE_AFTER_FACES = 128
 
 UNTRAINED_WARNING = "UNTRAINED MODEL: random weights, scores are meaningless (testing only)"
 
 
 @dataclass
 class Detector:
-    """An image detector plus everything needed to feed it and to cite it."""
+    """A scorer plus everything needed to feed it and to cite it."""
 
-    model: nn.Module
+    scorer: Any  # fake_probability(normalised (N, 3, H, W) float32) -> (N,) P(fake): models.onnx_scorer / clip_probe_scorer / torch_scorer
     name: str
-    spec: ModelSpec
+    spec: Any  # models.ModelSpec, or the facts the card recorded of it (models.cards.RecordedSpec)
     device: str = "cpu"
     card: dict[str, Any] = field(default_factory=dict)
     weights_path: str | None = None
     untrained: bool = False
     shipped_name: str | None = None  # set when scan fell back to the default shipped model
     label: str | None = None  # the detector's name in a panel when not its weights' stem (e.g. a benchmark's variant)
-    # A scorer of its own (onnxruntime: models.clip_probe_scorer): P(fake) of normalised NCHW arrays, no torch.
-    # `model` is then built only when something needs the torch network (Grad-CAM): `network()`.
-    scorer: Any = None
-    # Scoring state: faces scored so far, and the network scoring uses once that passes FREEZE_AFTER_FACES.
-    scored: int = field(default=0, init=False, repr=False)
-    _frozen: Any = field(default=None, init=False, repr=False)
+    engine: str = "torch"  # what scores: "onnxruntime" or "torch"
+    engine_file: str | None = None  # the file the engine runs when it is not weights_path (the ONNX export)
+    note: str | None = None  # why torch scores a checkpoint onnxruntime could not (scan prints it once)
+    loaded: Any = field(default=None, repr=False)  # the models.loader.LoadedModel, which builds the torch network on demand
 
-    def __post_init__(self) -> None:
-        # Channels-last (NHWC) runs the convolutions of these image models
-        # 1.3x (EfficientNet-Lite0) to 2.4x (Meso4) faster on CPU (docs/scan.md "Speed"); same scores.
-        if self.model is not None:
-            self.model = self.model.to(memory_format=torch.channels_last)
+    @property
+    def model(self):
+        """The torch network when torch scores (or once `network()` built it), else None."""
+        model = getattr(self.scorer, "model", None)
+        if model is None and self.loaded is not None:
+            model = self.loaded._network
+        return model
 
-    def network(self) -> nn.Module:
-        """The torch network (Grad-CAM, AFAM): built from the checkpoint on first use when a scorer scores."""
-        if self.model is None:
-            from ddtool.models.checkpoint import load_checkpoint, read_card
-
-            card_path = Path(self.weights_path).with_name(Path(self.weights_path).name.split(".")[0] + ".json")
-            self.model = load_checkpoint(card_path, device=self.device)[0].eval()
-        return self.model
+    def network(self):
+        """The torch network (Grad-CAM, AFAM): the scorer's own under torch, else built from the checkpoint on first use."""
+        if self.loaded is not None:
+            return self.loaded.network()
+        return self.scorer.model
 
     @property
     def shipped_note(self) -> str | None:
@@ -120,67 +112,24 @@ class Detector:
             "paper": self.spec.paper,
         }
 
-    def prepare(self, faces: Sequence[np.ndarray]) -> torch.Tensor:
-        """RGB uint8 crops -> normalised (N, 3, H, W) float tensor on the device."""
-        return crops_to_tensor(faces, self.preprocess).to(self.device).contiguous(memory_format=torch.channels_last)
+    def prepare(self, faces: Sequence[np.ndarray]):
+        """RGB uint8 crops -> normalised (N, 3, H, W) torch tensor where the network is (Grad-CAM's input)."""
+        import torch
 
-    @torch.no_grad()
+        device = next(self.network().parameters()).device
+        return torch.from_numpy(crops_to_array(faces, self.preprocess)).to(device).contiguous(memory_format=torch.channels_last)
+
     def fake_probability(self, faces: Sequence[np.ndarray], batch: int = 32) -> np.ndarray:
-        """P(fake) for each crop: softmax over the two logits, index 1."""
+        """P(fake) for each crop (softmax over the two logits, index 1), `batch` crops per call of the scorer."""
         if batch < 1:
             raise ConfigError("--batch must be at least 1")
-        if self.scorer is not None:
-            from ddtool.data.preprocess import normalise, resize_face
-
-            pre = self.preprocess
-            images = np.stack([normalise(resize_face(as_rgb(f), pre.size, pre.interpolation), pre) for f in faces]) if len(faces) else None
-            self.scored += len(faces)
-            return self.scorer.fake_probability(images).astype(np.float32) if images is not None else np.zeros(0, np.float32)
-        scores = []
-        for start in range(0, len(faces), batch):
-            x = self.prepare(faces[start : start + batch])
-            logits = self._scoring_net(x)(x)
-            self.scored += len(x)
-            scores.append(torch.softmax(logits.float(), dim=1)[:, 1].cpu().numpy())
-        return np.concatenate(scores) if scores else np.zeros(0, np.float32)
-
-    def _scoring_net(self, x: torch.Tensor):
-        """The network for scoring only: on CPU, once FREEZE_AFTER_FACES faces were scored, a
-        frozen TorchScript trace (batch norm folded into the convolutions, no Python per layer;
-        EfficientNet-Lite0 8.4 instead of 12.3 ms per face, docs/scan.md "Speed"), kept only
-        where it gives the eager model's logits on that batch. Tracing costs about 0.5 s, more
-        than one 32-frame scan saves, so a single short scan stays eager. Grad-CAM and training
-        use `model` itself."""
-        if self.device != "cpu" or self.untrained or self.scored < FREEZE_AFTER_FACES:
-            return self.model
-        if self._frozen is None:
-            self._frozen = self.model
-            try:
-                import warnings
-
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")  # trace warnings: shapes fixed per input size, which is fixed here
-                    frozen = torch.jit.freeze(torch.jit.trace(self.model.eval(), x, check_trace=False))
-                    same = torch.allclose(frozen(x), self.model(x), rtol=1e-4, atol=1e-4)
-                if same:
-                    self._frozen = frozen
-            except Exception:  # noqa: BLE001 - a model that cannot be traced is scored eagerly, as before
-                self._frozen = self.model
-        return self._frozen
+        pre = self.preprocess
+        scores = [self.scorer.fake_probability(crops_to_array(faces[start : start + batch], pre)) for start in range(0, len(faces), batch)]
+        return np.concatenate(scores).astype(np.float32) if scores else np.zeros(0, np.float32)
 
 
-def input_hw(spec: ModelSpec) -> tuple[int, int]:
+def input_hw(spec: Any) -> tuple[int, int]:
     return as_hw(spec.input_size)
-
-
-def resolve_device(device: str) -> str:
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"--device {device}: no CUDA GPU is available here; use --device cpu")
-    if not (device == "cpu" or device.startswith("cuda") or device == "mps"):
-        raise ConfigError(f"--device {device!r} is not a device; use cpu, cuda, cuda:N or auto")
-    return device
 
 
 def load_detector(
@@ -189,21 +138,24 @@ def load_detector(
     untrained: bool = False,
     device: str = "cpu",
     seed: int = 0,
+    threads: int | None = None,
+    engine: str = "auto",
 ) -> Detector:
     """The detector a scan or explanation should use.
 
     `weights` given: load that checkpoint (its card names the model; `model`,
-    when given too, must agree). No weights: the default shipped model
-    (`ddtool.weights.default_weights`), or,
-    only with `untrained=True`, a randomly initialised `model` for testing.
+    when given too, must agree) through models.loader (onnxruntime when its
+    card has an export, else torch). No weights: the default shipped model
+    (`ddtool.weights.default_weights`), or, only with `untrained=True`, a
+    randomly initialised `model` for testing (torch). `threads`: the engine's
+    intra-op threads; `engine` forces one ("onnxruntime", "torch").
     """
-    from ddtool.models.checkpoint import load_checkpoint, read_card
-
-    device = resolve_device(device)
     if weights is not None and untrained:
         raise ConfigError("--untrained and --weights exclude each other; drop one")
+    if untrained:
+        return _untrained_detector(model, device, seed)
     shipped_name = None
-    if weights is None and not untrained:
+    if weights is None:
         from ddtool.weights import default_weights, shipped_weights_dir
 
         weights = default_weights()
@@ -213,54 +165,45 @@ def load_detector(
                 "(NAME.safetensors + NAME.json, e.g. from `ddtool train`), or --model NAME --untrained to test the pipeline"
             )
         shipped_name = weights.stem
-    if untrained:
-        if model is None:
-            raise ConfigError(f"--untrained needs --model NAME; image models: {', '.join(list_models('image'))}")
-        spec = _image_spec(model)
-        torch.manual_seed(seed)
-        net = create_model(model).to(device).eval()
-        return Detector(net, model, spec, device=device, untrained=True)
-    if shipped_name is None:
+    else:
         from ddtool.weights import resolve_weights
 
         weights = resolve_weights(weights)
-    from ddtool.models.clip_probe_scorer import is_clip_probe
+    from ddtool.models.cards import read_card
+    from ddtool.models.loader import open_model
 
-    card = read_card(weights)
-    if is_clip_probe(card) and device == "cpu":
-        return _clip_probe_detector(weights, card, model, shipped_name)
-    net, card = load_checkpoint(weights, device=device)
+    card = read_card(weights)  # the model name is checked before anything loads
     if model is not None and card["model"] != model:
         raise CheckpointError(f"{weights} holds model {card['model']!r}, not {model!r}; drop --model or pass matching weights")
-    spec = _image_spec(card["model"])
-    weights_file = Path(card["_card_path"]).with_name(card["weights_file"])
-    card = {k: v for k, v in card.items() if not k.startswith("_")}
-    return Detector(net.eval(), card["model"], spec, device=device, card=card, weights_path=str(weights_file), shipped_name=shipped_name)
+    loaded = open_model(weights, device=device, threads=threads, engine=engine)
+    if getattr(loaded.spec, "input_kind", "image") != "image":
+        raise ConfigError(_not_an_image_model(loaded.card["model"], loaded.spec.input_kind))
+    return Detector(loaded.scorer, loaded.card["model"], loaded.spec, device=loaded.device, card=loaded.card, weights_path=str(loaded.weights_path),
+                    shipped_name=shipped_name, engine=loaded.engine, engine_file=str(loaded.engine_file) if loaded.engine_file else None,
+                    note=loaded.note, loaded=loaded)
 
 
-def _clip_probe_detector(weights, card: dict[str, Any], model: str | None, shipped_name: str | None) -> Detector:
-    """A CLIP probe checkpoint scored on onnxruntime (models.clip_probe_scorer); torch only for Grad-CAM."""
-    from ddtool.io import sha256_file
-    from ddtool.models.clip_probe_scorer import ClipProbeScorer
+def _untrained_detector(model: str | None, device: str, seed: int) -> Detector:
+    """Random weights for --model (testing the pipeline only): always torch."""
+    import torch
 
-    if model is not None and card["model"] != model:
-        raise CheckpointError(f"{weights} holds model {card['model']!r}, not {model!r}; drop --model or pass matching weights")
-    weights_file = Path(card["_card_path"]).with_name(card["weights_file"])
-    if not weights_file.is_file():
-        raise CheckpointError(f"weights file not found: {weights_file} (its card {card['_card_path']} names it)")
-    if card.get("sha256") and sha256_file(weights_file) != card["sha256"]:
-        raise CheckpointError(f"{weights_file}: sha256 does not match its card (file changed or corrupt)")
-    card = {k: v for k, v in card.items() if not k.startswith("_")}
-    scorer = ClipProbeScorer(weights_file, card)
-    return Detector(None, card["model"], _image_spec(card["model"]), card=card, weights_path=str(weights_file),
-                    shipped_name=shipped_name, scorer=scorer)
+    from ddtool.device import resolve_device
+    from ddtool.models.registry import create_model, get_spec, list_models
+    from ddtool.models.torch_scorer import TorchScorer
 
-
-def _image_spec(name: str) -> ModelSpec:
-    spec = get_spec(name)
+    if model is None:
+        raise ConfigError(f"--untrained needs --model NAME; image models: {', '.join(list_models('image'))}")
+    spec = get_spec(model)
     if spec.input_kind != "image":
-        raise ConfigError(
-            f"model {name!r} takes {spec.input_kind} input, not face images; scan/explain need an image model: "
-            f"{', '.join(list_models('image'))}"
-        )
-    return spec
+        raise ConfigError(_not_an_image_model(model, spec.input_kind))
+    target = str(resolve_device(device))
+    torch.manual_seed(seed)
+    scorer = TorchScorer(create_model(model).to(target).eval(), target, freeze=False)
+    return Detector(scorer, model, spec, device=target, untrained=True)
+
+
+def _not_an_image_model(name: str, kind: str) -> str:
+    from ddtool.models.registry import list_models
+
+    return (f"model {name!r} takes {kind} input, not face images; scan/explain need an image model: "
+            f"{', '.join(list_models('image'))}")

@@ -48,6 +48,15 @@ class Panel:
     def untrained(self) -> bool:
         return any(m.untrained for m in self.members)
 
+    @property
+    def device(self) -> str:
+        """Where the members score, as --device spells it (result.json records it, not "auto")."""
+        return ", ".join(dict.fromkeys(m.device for m in self.members))
+
+    def notes(self) -> list[str]:
+        """One line per member that torch scores although onnxruntime could have (why, and what fixes it)."""
+        return [f"{m.key} scored with torch: {m.note}" for m in self.members if m.note]
+
     def views(self) -> dict[tuple, Any]:
         from ddtool.media.crops import view_cropper
 
@@ -106,24 +115,36 @@ class Panel:
         }
 
 
+def panel_for(options) -> Panel:
+    """The panel a scan's options ask for (scan.options.ScanOptions): its detectors on its device, each scoring with
+    the threads one pipeline stage gets (ddtool.device.stage_threads)."""
+    from ddtool.device import stage_threads
+
+    return load_panel(options.panel, options.model, options.weights, options.untrained, options.device, threads=stage_threads(options.threads))
+
+
 def load_panel(names: Sequence[str] | None = None, model: str | None = None, weights: str | Path | None = None,
-               untrained: bool = False, device: str = "cpu") -> Panel:
+               untrained: bool = False, device: str = "cpu", threads: int | None = None, engine: str = "auto") -> Panel:
     """--panel names, else --weights/--untrained (one model), else the default panel (weights/panel.txt).
 
     A panel of several members needs an operating point in every card
     (`ddtool weights calibrate NAME`), because their raw scores are not comparable.
+    `threads` and `engine` go to every member's loader (scan.detector.load_detector).
     """
+    def load(name=None, path=None, test_only=False):
+        return load_detector(name, path, test_only, device, threads=threads, engine=engine)
+
     if names:
         if weights is not None or untrained:
             raise ConfigError("--panel and --weights/--untrained exclude each other; drop one")
-        members = [load_detector(weights=name, device=device) for name in names]
+        members = [load(path=name) for name in names]
     elif weights is not None or untrained:
-        return Panel([load_detector(model, weights, untrained, device)])
+        return Panel([load(model, weights, untrained)])
     else:
         default = panel_names()
         if not default:
-            return Panel([load_detector(model, None, False, device)])  # no panel.txt: the one default model
-        members = [load_detector(weights=name, device=device) for name in default]
+            return Panel([load(model)])  # no panel.txt: the one default model
+        members = [load(path=name) for name in default]
         for member in members:
             member.shipped_name = member.key
     missing = [m.key for m in members if not m.operating_point]

@@ -19,13 +19,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Protocol
 
-from ddtool.device import DEFAULT_DEVICE, opencv_threads, stage_threads, torch_threads
-from ddtool.errors import ConfigError, DDToolError, InputError
-from ddtool.evaluate.aggregate import RULES, check_rule
-from ddtool.media.faces import DEFAULT_SCAN_DETECTOR
+from ddtool.device import opencv_threads, stage_threads, torch_threads
+from ddtool.errors import DDToolError, InputError
+from ddtool.evaluate.rules import RULES  # noqa: F401 (re-exported)
 from ddtool.scan.detector import Detector
 from ddtool.scan.calibration import BAND
-from ddtool.scan.panel import Panel, load_panel
+from ddtool.scan.options import ScanOptions
+from ddtool.scan.panel import Panel, panel_for
 from ddtool.scan.verdict import (  # noqa: F401 (re-exported)
     ERROR, EXIT_FAILED_SOME, EXIT_FAILED_SOME_FAKE, EXIT_UNCERTAIN, FAKE, INCONCLUSIVE, REAL, UNCERTAIN,
     exit_code_for, exit_code_for_verdicts, judge, segment_gap, track_segments,
@@ -37,38 +37,6 @@ from ddtool.scan.inputs import IMAGE_SUFFIXES, MEDIA_SUFFIXES, VIDEO_SUFFIXES, l
 # while frames are still being detected; on CPU batches of 4 ran faster per
 # face than 8 or 32 (cache), docs/scan.md "Speed".
 SCORE_CHUNK = 4
-
-
-@dataclass
-class ScanOptions:
-    model: str | None = None
-    weights: str | Path | None = None
-    panel: list[str] | None = None  # shipped weights names; None: --weights/--untrained, else weights/panel.txt
-    untrained: bool = False
-    frames: int = 32
-    detector: str = DEFAULT_SCAN_DETECTOR
-    detector_model: str | Path | None = None  # replaces the face detector's shipped/default model file
-    all_faces: bool = False
-    threshold: float = 0.5
-    device: str = DEFAULT_DEVICE
-    batch: int = 32
-    aggregate: str = "mean"
-    margin: float | None = None  # None: the margin the model's training crops had (its card), else 0
-    threads: int | None = None  # CPU threads per stage (detection, scoring); None: ddtool.device.stage_threads
-    # Keep, for the report's evidence faces, the face at its own resolution + a frame thumbnail (cut during the one decode).
-    evidence_images: bool = False
-
-    def validate(self) -> None:
-        if self.frames < 1:
-            raise ConfigError(f"--frames {self.frames}: sample at least 1 frame")
-        if not 0.0 <= self.threshold <= 1.0:
-            raise ConfigError(f"--threshold {self.threshold}: must be a probability in [0, 1]")
-        if self.batch < 1:
-            raise ConfigError(f"--batch {self.batch}: must be at least 1")
-        check_rule(self.aggregate)
-        stage_threads(self.threads)
-        if self.margin is not None and not 0.0 <= self.margin <= 2.0:
-            raise ConfigError(f"--margin {self.margin}: a fraction of the face box between 0 and 2")
 
 
 @dataclass
@@ -262,7 +230,7 @@ def scan_iter(
     options = options or ScanOptions()
     options.validate()
     inputs = list_inputs(path) if inputs is None else inputs
-    panel = as_panel(detector) if detector is not None else load_panel(options.panel, options.model, options.weights, options.untrained, options.device)
+    panel = as_panel(detector) if detector is not None else panel_for(options)
     extractor = make_extractor(options, panel)
     progress = progress or _Silent()
     session = session if session is not None else session_facts(options)

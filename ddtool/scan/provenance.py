@@ -24,14 +24,15 @@ def utc_now() -> str:
 
 
 def software_versions() -> dict[str, str]:
+    """The versions of what scored: read from the installed packages' metadata (a scan on onnxruntime never imports torch)."""
     import cv2
     import numpy
-    import torch
 
     versions = {
         "ddtool": __version__,
         "python": platform.python_version(),
-        "torch": torch.__version__,
+        "torch": _installed("torch"),
+        "onnxruntime": _installed("onnxruntime"),
         "opencv": cv2.__version__,
         "numpy": numpy.__version__,
     }
@@ -42,6 +43,15 @@ def software_versions() -> dict[str, str]:
     except ImportError:  # pragma: no cover
         pass
     return versions
+
+
+def _installed(package: str) -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return "not installed"
 
 
 def case_fields(case: str | None = None, examiner: str | None = None, note: str | None = None) -> dict[str, str]:
@@ -82,6 +92,10 @@ def detector_facts(detector) -> dict[str, Any]:
         "card_ddtool_version": card.get("ddtool_version"),
         "architecture": card.get("architecture") or (detector.spec.description if detector.spec else None),
         "paper": detector.spec.paper if detector.spec else None,
+        # What scored: onnxruntime runs the card's ONNX export (its own file and sha256), torch the weights themselves.
+        "engine": detector.engine,
+        "engine_file": Path(detector.engine_file).name if detector.engine_file else None,
+        "engine_sha256": ((detector.card.get("onnx") or {}).get("sha256") if detector.engine_file else None),
         "input": f"{detector.input_hw[0]}x{detector.input_hw[1]} px face crops, "
                  + (f"margin {detector.crop_margin:g}" if detector.crop_style == "box" else f"{detector.crop_style} crop"),
         "key": detector.key,

@@ -37,7 +37,7 @@ class SpatialGroupEnhance(nn.Module):
         similarity = similarity.reshape(n, self.groups, h * w)
         centred = similarity - similarity.mean(dim=2, keepdim=True)
         # Unbiased std needs two positions; a 1x1 map has nothing to rank anyway.
-        spread = centred.std(dim=2, keepdim=True, unbiased=h * w > 1) + self.eps
+        spread = centred.std(dim=2, keepdim=True, unbiased=bool(h * w > 1)) + self.eps  # bool(): a Python flag also when traced (ONNX export)
         score = (centred / spread).reshape(n, self.groups, h, w)
         gate = torch.sigmoid(score * self.weight + self.bias)
         return (grouped * gate.reshape(n * self.groups, 1, h, w)).reshape(n, c, h, w)
