@@ -45,12 +45,17 @@ REALDF = REPO.parent / "shared" / "realdf-dev"
 DEFAULT_CACHE = Path("/work/scratch/realdf_scores")
 
 
-def read_labels(root: Path) -> list[dict]:
-    rows = list(csv.DictReader((root / "labels.csv").open(encoding="utf-8")))
+def read_labels(root: Path, listing: Path | None = None) -> list[dict]:
+    """Rows of a labels CSV (path, label, group[, dataset]); paths relative to its folder. Default: root/labels.csv."""
+    from ddtool.media.suffixes import VIDEO_SUFFIXES
+
+    listing = listing or root / "labels.csv"
+    rows = list(csv.DictReader(listing.open(encoding="utf-8")))
     for r in rows:
-        r["abs"] = str((root / r["path"]).resolve())
+        r["abs"] = str((listing.parent / r["path"]).resolve())
         r["label"] = int(r["label"])
-        r["kind"] = "video" if r["path"].startswith("videos/") else "image"
+        r["kind"] = "video" if Path(r["path"]).suffix.lower() in VIDEO_SUFFIXES else "image"
+        r.setdefault("dataset", listing.parent.name)
     return rows
 
 
@@ -180,9 +185,12 @@ def verdict_table(rows, scores: dict, band) -> dict:
     videos = [r for r in rows if r["kind"] == "video" and r["abs"] in scores]
     photos = [r for r in rows if r["kind"] == "image" and r["label"] == 0 and r["abs"] in scores]
     decided = [r for r in videos if verdict_for(scores[r["abs"]], band) != "uncertain"]
+    by_source = {}
+    for source in dict.fromkeys(r["source"] for r in videos):
+        by_source[source] = rates([r for r in videos if r["source"] == source])
     return {"band": list(band), "videos": rates(videos), "real_videos": rates([r for r in videos if r["label"] == 0]),
             "fake_videos": rates([r for r in videos if r["label"] == 1]), "real_photos": rates(photos),
-            "accuracy_when_decided": rates(decided)["accuracy"] if decided else None}
+            "accuracy_when_decided": rates(decided)["accuracy"] if decided else None, "by_source": by_source}
 
 
 def offline_report(cache: Path, members: dict, panel: list[str]) -> dict:
@@ -229,6 +237,9 @@ def main() -> None:
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=REALDF)
+    parser.add_argument("--extra-labels", action="append", default=[], metavar="NAME=CSV",
+                        help="more labelled inputs scored and judged with realdf-dev (path,label,group; paths relative to the CSV), "
+                             "e.g. FF++ test clips and Celeb-DF clips; reported per NAME")
     parser.add_argument("--weights", default=None, help="comma-separated weights names [default: the panel]")
     parser.add_argument("--panel", default=None, help="comma-separated calibrated weights fused as scan does [default: weights/panel.txt]")
     parser.add_argument("--variant", action="append", default=[], help="NAME@boxMARGIN: the weights re-cut with a box crop")
@@ -246,7 +257,10 @@ def main() -> None:
         from ddtool.media.faces import DEFAULT_SCAN_DETECTOR
 
         args.detector = DEFAULT_SCAN_DETECTOR
-    rows = read_labels(args.data)
+    rows = [{**r, "source": "realdf-dev"} for r in read_labels(args.data)]
+    for item in args.extra_labels:
+        name, _, listing = str(item).partition("=")
+        rows += [{**r, "source": name} for r in read_labels(Path(listing).parent, Path(listing))]
     panel = args.panel.split(",") if args.panel else panel_names()
     names = args.weights.split(",") if args.weights else list(panel)
     specs = list(dict.fromkeys(names + panel + args.variant))
@@ -301,10 +315,13 @@ def print_summary(report: dict) -> None:
     if "panel" in report:
         p = report["panel"]
         print(f"\npanel {', '.join(p['members'])}: video AUC {p['video']['auc']:.3f} [{p['video']['ci95'][0]:.3f}, {p['video']['ci95'][1]:.3f}]")
-        print("| band | video accuracy | uncertain | fake videos called fake | real videos called real | real photos called fake | accuracy when decided |")
-        print("|---|---|---|---|---|---|---|")
+        sources = list(p["shipped_band"]["by_source"])
+        print("| band | video accuracy | " + " | ".join(f"{src} accuracy" for src in sources) +
+              " | uncertain | fake videos called fake | real videos called real | real photos called fake | accuracy when decided |")
+        print("|---|---|" + "---|" * len(sources) + "---|---|---|---|---|")
         for t in [p["shipped_band"]] + p["band_sweep"]:
-            print(f"| {t['band']} | {t['videos']['accuracy']} | {t['videos']['uncertain']} | {t['fake_videos']['fake']} | "
+            per = " | ".join(str(t["by_source"][src]["accuracy"]) for src in sources)
+            print(f"| {t['band']} | {t['videos']['accuracy']} | {per} | {t['videos']['uncertain']} | {t['fake_videos']['fake']} | "
                   f"{t['real_videos']['real']} | {t['real_photos']['fake']} | {t['accuracy_when_decided']} |")
 
 

@@ -134,10 +134,10 @@ def card_problems(card: dict[str, Any]) -> list[str]:
     if benchmark and not (isinstance(benchmark, dict) and isinstance(benchmark.get("auc"), (int, float))):
         problems.append("benchmark has no numeric 'auc' (offline benchmark, test split)")
     statement = card.get("statement")
-    # Imported third-party weights may overlap a benchmark (the MesoNet F2F set is FaceForensics' Face2Face):
-    # their statement must then say, for each of the three, what the model saw.
+    # Weights that saw a benchmark (imported ones: the MesoNet F2F set is FaceForensics' Face2Face; ddtool's own
+    # real-deepfake detectors: FaceForensics++) must say, for each of the three, what the model saw.
     says_each = statement and all(name.lower() in str(statement).lower() for name in BENCHMARK_DATASETS)
-    if statement and NOT_TRAINED_ON.lower() not in str(statement).lower() and not (card.get("origin") and says_each):
+    if statement and NOT_TRAINED_ON.lower() not in str(statement).lower() and not says_each:
         problems.append(f"statement does not say it was {NOT_TRAINED_ON} (imported weights: say what it saw of {', '.join(BENCHMARK_DATASETS)})")
     if "default" in card and not isinstance(card["default"], bool):
         problems.append("'default' must be true or false")
@@ -313,6 +313,10 @@ def train_command(config: dict[str, Any]) -> str:
             parts += ["--synth-mix", str(config["synth_mix"])]
         if config.get("synth_data"):
             parts += ["--synth-data", str(config["synth_data"])]
+        if config.get("synth_data_limit"):
+            parts += ["--synth-data-limit", str(config["synth_data_limit"])]
+    if config.get("probe_c") is not None:
+        parts += ["--probe-c", str(config["probe_c"])]
     if config.get("model_kwargs") or config.get("weight_decay"):
         # options without a command-line flag go through a config file
         parts.append("# + config file keys: " + json.dumps({k: config[k] for k in ("model_kwargs", "weight_decay", "optimizer") if config.get(k) is not None}))

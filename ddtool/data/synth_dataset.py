@@ -47,6 +47,18 @@ def check_methods(methods: Sequence[str]) -> list[str]:
     return methods
 
 
+def synth_source_reals(cache: str | Path, seed: int, limit: int | None = None) -> pd.DataFrame:
+    """The real crops of a --synth-data cache that may be forged: every split but test, at most `limit` (seeded draw)."""
+    from ddtool.data.dataset import read_manifest
+
+    rows = read_manifest(cache)
+    rows = rows[(rows["label"] == 0) & (rows["split"].fillna("").astype(str) != "test")].reset_index(drop=True)
+    if limit is not None and len(rows) > limit:
+        keep = np.sort(np.random.default_rng(seed).choice(len(rows), size=int(limit), replace=False))
+        rows = rows.iloc[keep].reset_index(drop=True)
+    return rows
+
+
 def face_box_in_crop(side: int, margin: float) -> tuple[int, int, int, int]:
     """The detector box inside a square crop cut with `margin` (a fraction of the box on each side)."""
     lo = side * margin / (1.0 + 2.0 * margin)

@@ -44,6 +44,7 @@ class TrainConfig:
     # the cache's own crops (ddtool.data.mixed_dataset); None: the cache's reals and their forgeries only.
     synth_mix: float | None = None
     synth_data: str | None = None  # with synth: self-blend the real crops of this face cache (default: the training cache's)
+    synth_data_limit: int | None = None  # with synth_data: use at most this many of its real crops (a seeded draw)
     probe_c: float | None = None  # CLIP probe (clip_vit_b16): C of its logistic regression (ddtool.train.probe.DEFAULT_C)
     size: int | None = None
     device: str = "auto"
@@ -166,8 +167,10 @@ def validate(config: TrainConfig) -> None:
             raise ConfigError(f"synth_mix {config.synth_mix} must be between 0 and 1 (the share of each batch that is forgery pairs)")
         if config.synth_data is not None and not (Path(config.synth_data) / "manifest.csv").is_file():
             raise ConfigError(f"synth_data {config.synth_data} is not a face cache (no manifest.csv); build it with `ddtool extract`")
-    elif config.synth_mix is not None or config.synth_data is not None:
-        raise ConfigError("synth_mix and synth_data need --synth (the forgery methods to make)")
+        if config.synth_data_limit is not None:
+            _positive("synth_data_limit", config.synth_data_limit, int)
+    elif config.synth_mix is not None or config.synth_data is not None or config.synth_data_limit is not None:
+        raise ConfigError("synth_mix, synth_data and synth_data_limit need --synth (the forgery methods to make)")
     if not isinstance(config.model_kwargs, dict):
         raise ConfigError(f"model_kwargs must be a mapping, got {config.model_kwargs!r}")
 

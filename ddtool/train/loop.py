@@ -103,8 +103,9 @@ def _image_datasets(config: TrainConfig, spec: ModelSpec, split: SplitResult):
 
         reals_cache, reals = config.data, split.train
         if config.synth_data:  # another cache's real faces are self-blended (all its splits but test)
-            reals_cache, reals = config.synth_data, read_manifest(config.synth_data)
-            reals = reals[reals["split"].fillna("").astype(str) != "test"]
+            from ddtool.data.synth_dataset import synth_source_reals
+
+            reals_cache, reals = config.synth_data, synth_source_reals(config.synth_data, config.seed, config.synth_data_limit)
         train_set = SynthesisDataset(
             reals_cache, reals, size, spec.mean, spec.std, config.synth, config.seed, augment=augment, repeats=config.synth_repeats
         )

@@ -137,8 +137,9 @@ def train_probe(config: TrainConfig, spec: ModelSpec, run_dir: Path) -> RunResul
     started = time.perf_counter()
     faces = list(_variants(split.train, cache, config, seed, "train"))
     if config.synth_data:
-        other = read_manifest(config.synth_data)
-        other = other[(other["label"] == 0) & (other["split"].fillna("").astype(str) != "test")].reset_index(drop=True)
+        from ddtool.data.synth_dataset import synth_source_reals
+
+        other = synth_source_reals(config.synth_data, seed, config.synth_data_limit)
         faces += list(_variants(other, Path(config.synth_data), dataclasses.replace(config, augment=None), seed, "synth_data"))
     x_train = np.stack([encoder(key, image) for key, image, _ in faces]).astype(np.float32)
     y_train = np.array([label for _, _, label in faces])
