@@ -314,7 +314,7 @@ def train_command(config: dict[str, Any]) -> str:
         if config.get("synth_data"):
             parts += ["--synth-data", str(config["synth_data"])]
         if config.get("synth_data_limit"):
-            parts += ["--synth-data-limit", str(config["synth_data_limit"])]
+            parts += ["--synth-limit", str(config["synth_data_limit"])]
     if config.get("probe_c") is not None:
         parts += ["--probe-c", str(config["probe_c"])]
     if config.get("model_kwargs") or config.get("weight_decay"):

@@ -44,7 +44,7 @@ def train(
         None, "--synth-data", metavar="CACHE", help="With --synth: make the forgeries from this face cache's real crops (default: the training cache's).",
     ),
     synth_data_limit: Optional[int] = typer.Option(
-        None, "--synth-data-limit", min=1, help="With --synth-data: use at most this many of its real crops (a seeded draw).",
+        None, "--synth-limit", min=1, help="With --synth-data: use at most this many of its real crops (a seeded draw).",
     ),
     probe_c: Optional[float] = typer.Option(
         None, "--probe-c", min=1e-6, help="clip_vit_b16: C of the probe's logistic regression (smaller: stronger L2) \\[default: 0.05].",
