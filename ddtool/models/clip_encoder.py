@@ -101,11 +101,6 @@ class OnnxClipEncoder:
         return {layer: np.concatenate([face[k] for face in per_face]) for k, layer in enumerate(self.layers)}
 
 
-def probe_features_np(states: dict[int, np.ndarray], layers: Sequence[int]) -> np.ndarray:
-    """As clip_vit.probe_features: per layer, class token then mean patch token."""
-    return np.concatenate([np.concatenate([states[i][:, 0], states[i][:, 1:].mean(axis=1)], axis=1) for i in layers], axis=1)
-
-
 def load_tower_from_onnx(tower, path: str | Path | None = None) -> None:
     """Fill a clip_vit.ClipVisionTower (ViT-B/16 shape) with the encoder file's weights."""
     import torch

