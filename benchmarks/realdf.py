@@ -336,11 +336,15 @@ def write_cards(report: dict, members: dict) -> None:
     from ddtool.models.checkpoint import card_path_for, strip_machine_paths
 
     report = strip_machine_paths(report)  # cards travel: no absolute paths of this machine
+    by_source = (report.get("panel") or {}).get("shipped_band", {}).get("by_source") or {}
+    sources = ", ".join(f"{name} ({v['n']} videos)" for name, v in by_source.items()) or "realdf-dev"
+    named = "realdf-dev (DeepFaceLive video halves + tool demo photos)" if list(by_source) in ([], ["realdf-dev"]) else \
+        f"{sources}; realdf-dev's tool demo photos for false positives"
     for spec, m in members.items():
         if "@" in spec:
             continue
         d = report["detectors"][spec]
-        row = {"name": "realdf-dev (DeepFaceLive video halves + tool demo photos)", "split": "all", "level": "video",
+        row = {"name": named, "split": "all", "level": "video",
                "auc": d["video"]["auc"], "ci95": d["video"]["ci95"], "n_real": d["video"]["n_real"], "n_fake": d["video"]["n_fake"],
                "face_auc": d["face"]["auc"], "face_ci95": d["face"]["ci95"], "photo_fpr_at_operating_point": d.get("photo_fpr"),
                "video_tpr_at_operating_point": d.get("video_tpr"), "video_fpr_at_operating_point": d.get("video_fpr"),
@@ -356,7 +360,8 @@ def write_cards(report: dict, members: dict) -> None:
         from ddtool.weights import PANEL_MEASUREMENT_FILE, shipped_weights_dir
 
         p, shipped = report["panel"], report["panel"]["shipped_band"]
-        record = {"members": p["members"], "dataset": "realdf-dev (DeepFaceLive video halves)", "band": shipped["band"],
+        record = {"members": p["members"], "dataset": sources, "band": shipped["band"],
+                  "by_source": {name: v["accuracy"] for name, v in by_source.items()},
                   "n_videos": shipped["videos"]["n"], "accuracy": shipped["videos"]["accuracy"], "uncertain": shipped["videos"]["uncertain"],
                   "accuracy_when_decided": shipped["accuracy_when_decided"], "auc": p["video"]["auc"], "ci95": p["video"]["ci95"],
                   "real_photos_called_fake": shipped["real_photos"]["fake"], "command": report["command"]}

@@ -25,7 +25,7 @@ PANEL_DOC = {
 
 def test_options_mark_the_threshold_unused_where_the_band_decided():
     html = report_html(PANEL_DOC, [], None, None)
-    assert "threshold: 0.5 (not used: the calibrated detectors&#x27; band decides, fake at 0.86 or above, real below 0.5)" in html
+    assert "threshold: 0.5 (not used: the calibrated detectors&#x27; band decides, fake at 0.86 or above, real below 0.5, uncertain between)" in html
     single = report_html({**PANEL_DOC, "score_kind": "p_fake", "threshold": 0.5}, [], None, None)
     assert "threshold: 0.5<" in single  # one uncalibrated model: --threshold is what decided
 

@@ -45,6 +45,8 @@ def _headline_line(result) -> str:
 
 
 def _result_table(result) -> Table:
+    from ddtool.scan.calibration import band_words
+
     score = "n/a" if result.score is None else f"{result.score:.3f}"
     table = Table(show_header=True)
     table.add_column("panel score" if result.score_kind == "panel" else "P(fake)")
@@ -59,7 +61,7 @@ def _result_table(result) -> Table:
     table.add_row(score, f"{result.threshold:g}", str(len(result.frames)), tracks, segments)
     if result.score_kind == "panel":
         table.caption = (f"score: panel score, mean over detectors of the share of real reference faces each finds less unusual; "
-                         f"fake >= {result.threshold:g}, uncertain from {result.band[0]:g}, real below. Detectors: "
+                         f"{band_words(result.band)}. Detectors: "
                          + "; ".join(f"{p['name']} P(fake) {p['score']:.3f}, {p['meaning']}" for p in result.panel if p.get("score") is not None))
         table.caption_justify = "left"
     return table

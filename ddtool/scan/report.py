@@ -17,6 +17,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from ddtool.scan.calibration import band_words
 from ddtool.scan.pipeline import EVIDENCE_CROPS, segment_gap
 
 STYLE = """
@@ -147,8 +148,7 @@ def _verdict(doc: dict) -> str:
         sentence = (
             f"Panel score {score:.3f}: for every face, each detector's score is placed among real reference faces "
             f"(the share of them it finds less unusual), the detectors' shares are averaged, then aggregated with "
-            f"<code>{_esc(doc.get('aggregate'))}</code> per face track, maximum over tracks. Fake at {high:g} or above, "
-            f"real below {low:g}, uncertain between (docs/scan.md, Verdicts)."
+            f"<code>{_esc(doc.get('aggregate'))}</code> per face track, maximum over tracks. {band_words((low, high)).capitalize()} (docs/scan.md, Verdicts)."
         )
     else:
         sentence = (
@@ -438,7 +438,7 @@ def _options_as_used(doc: dict) -> dict:
     if doc.get("score_kind") == "panel" and "threshold" in options:
         low, high = doc.get("band") or (None, doc.get("threshold"))
         options["threshold"] = (f"{options['threshold']} (not used: the calibrated detectors' band decides, "
-                                f"fake at {high:g} or above, real below {low:g})")
+                                f"{band_words((low, high))})")
     return options
 
 
