@@ -152,9 +152,10 @@ def weights_without_exports(folder: Path) -> Path:
     return folder
 
 
-def whole_command(video: Path, frames: int, runs: int, variants: dict[str, dict[str, str]]) -> dict[str, dict]:
-    """Wall seconds of `python -m ddtool scan VIDEO --frames F --json` in a fresh process per run, variants interleaved."""
-    command = [sys.executable, "-m", "ddtool", "scan", str(video), "--frames", str(frames), "--json"]
+def whole_command(video: Path, frames: int, runs: int, variants: dict[str, dict[str, str]], extra: list[str] | None = None) -> dict[str, dict]:
+    """Wall seconds of `python -m ddtool scan VIDEO --frames F --json [EXTRA]` in a fresh process per run, variants interleaved
+    (EXTRA: the --weights, --detector and --threads this benchmark was given, so the command scores what the scan rows did)."""
+    command = [sys.executable, "-m", "ddtool", "scan", str(video), "--frames", str(frames), "--json", *(extra or [])]
     walls: dict[str, list[float]] = {name: [] for name in variants}
     codes: dict[str, int] = {}
     for run in range(runs):
@@ -252,7 +253,9 @@ def main() -> None:
         variants = {"auto": {}}
         if "torch" in engines:
             variants["torch"] = {"DDTOOL_WEIGHTS": str(weights_without_exports(Path(tempfile.mkdtemp(prefix="ddtool_weights_torch_"))))}
-        report["whole_command"] = whole_command(video, args.frames, args.command_runs, variants)
+        extra = [w for flag, value in (("--weights", args.weights), ("--detector", args.detector), ("--threads", args.threads))
+                 if value is not None for w in (flag, str(value))]
+        report["whole_command"] = whole_command(video, args.frames, args.command_runs, variants, extra)
 
     print(f"\n{info.width}x{info.height}, {len(indices)} frames; min / median / max of {args.runs} interleaved runs; "
           f"load average {report['machine']['load_average_at_start']:.2f} at start, {os.cpu_count()} cores\n")
