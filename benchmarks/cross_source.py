@@ -17,7 +17,7 @@ and the selection score of docs/benchmark-results/cross-source/RULE.md: mean(cel
 A video's score is the mean of its faces' scores (scan's track mean). A panel (--panel NAME=a+b) fuses
 its members' reference percentiles face by face (scan.calibration, the cards' operating points), as scan
 does. Per-face scores are cached under --work by the weights' sha256; a CLIP probe's encoder features
-are cached per cache and probe layers, so a new probe costs a matrix product.
+are cached per cache, probe layers and pooling, so a new probe costs a matrix product.
 Prints a markdown table on stdout (progress on stderr); --json writes every figure.
 """
 

@@ -28,6 +28,17 @@ RECIPE = ("ddtool train --model clip_vit_b16 --data XSRC/train_ffpp --synth self
           "[--training-cache]; DFTRAIN: ../shared/dftrain/build.py --include-videos")
 
 
+def described(row: dict) -> str:
+    """What the benchmark measured, in words an analyst reads in the report (scan.wording)."""
+    def one(key: str, what: str) -> str:
+        v = row[key]
+        return f"{what} {v['auc']:.2f} [{v['ci95'][0]:.2f}, {v['ci95'][1]:.2f}] ({v['real']} real, {v['fake']} fake videos)"
+
+    return ("the mean of three sources it never trained on (video AUC): " + one("celebdf", "Celeb-DF") + ", "
+            + one("realdf", "realdf-dev DeepFaceLive swaps") + f", FaceForensics++ methods left out of training {row['lomo_mean']:.2f}; "
+            + f"on FF++ test clips {row['ffpp_c23']['auc']:.2f} (c23) and {row['ffpp_c40']['auc']:.2f} (re-encoded c40-like)")
+
+
 def main(argv: list[str] | None = None) -> int:
     from ship_sbi import REALFACES_SOURCES
 
@@ -62,6 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         "name": "ddtool cross-source benchmark (docs/benchmark-results/cross-source)",
         "level": "video", "auc": row["rule"], "metric": "selection rule: mean(Celeb-DF, realdf-dev, mean leave-one-method-out) video AUC",
         **figures, "command": report.get("command", "python benchmarks/cross_source.py"),
+        "described": described(row),
     }
     training_data = {
         "sources": [

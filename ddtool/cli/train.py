@@ -8,6 +8,7 @@ from typing import Optional
 import typer
 
 from ddtool.cli.app import app, comma_list, console
+from ddtool.train.config import DEFAULT_PROBE_C
 
 
 @app.command()
@@ -47,7 +48,7 @@ def train(
         None, "--synth-limit", min=1, help="With --synth-data: use at most this many of its real crops (a seeded draw).",
     ),
     probe_c: Optional[float] = typer.Option(
-        None, "--probe-c", min=1e-6, help="clip_vit_b16: C of the probe's logistic regression (smaller: stronger L2) \\[default: 0.05].",
+        None, "--probe-c", min=1e-6, help=f"clip_vit_b16: C of the probe's logistic regression (smaller: stronger L2) \\[default: {DEFAULT_PROBE_C:g}].",
     ),
     augment: Optional[str] = typer.Option(
         None, "--augment", help="Comma list from hflip, rotate10, zoom, jpeg, jpeg20, h264, blur, downscale, compress, colour \\[default: the paper's hflip,rotate10]."

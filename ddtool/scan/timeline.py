@@ -32,9 +32,10 @@ def timeline_png(result) -> bytes:
     if panel:
         # A panel's score is a mean reference percentile with an uncertain band, not a P(fake) with one cut.
         low, high = result.band
-        ax.axhspan(low, high, color="goldenrod", alpha=0.12, linewidth=0, label=f"uncertain {low:g}-{high:g}")
-        ax.axhline(high, color="black", linestyle="--", linewidth=1, label=f"fake from {high:g}")
-        ax.axhline(low, color="black", linestyle=":", linewidth=1, label=f"real below {low:g}")
+        if low < high:  # a band may have no uncertain zone: then one cut, fake from it, real below
+            ax.axhspan(low, high, color="goldenrod", alpha=0.12, linewidth=0, label=f"uncertain {low:g}-{high:g}")
+            ax.axhline(low, color="black", linestyle=":", linewidth=1, label=f"real below {low:g}")
+        ax.axhline(high, color="black", linestyle="--", linewidth=1, label=f"fake from {high:g}" + ("" if low < high else ", real below"))
     else:
         ax.axhline(result.threshold, color="black", linestyle="--", linewidth=1, label=f"threshold {result.threshold:g}")
     ax.set_ylim(-0.02, 1.02)

@@ -23,6 +23,8 @@ def measured_auc(card: dict[str, Any]) -> tuple[float | None, str]:
     bench = card.get("benchmark") if isinstance(card.get("benchmark"), dict) else {}
     auc = _num(bench.get("auc"))
     if auc is not None:
+        if bench.get("described"):  # a benchmark over several sources says in its card what it measured on
+            return auc, str(bench["described"])
         n = f"{bench.get('n_real', '?')} real and {bench.get('n_fake', '?')} fake faces"
         return auc, f"the {bench.get('split', 'test')} split of {bench.get('name', 'its benchmark')} ({n})"
     metrics = card.get("metrics") if isinstance(card.get("metrics"), dict) else {}
@@ -51,7 +53,11 @@ def card_limits(card: dict[str, Any], untrained: bool = False) -> dict[str, str]
     bench = card.get("benchmark") if isinstance(card.get("benchmark"), dict) else {}
     metrics = card.get("metrics") if isinstance(card.get("metrics"), dict) else {}
     tested, measured = [], []
-    if bench:
+    if bench.get("described"):
+        tested.append(str(bench["described"]))
+        if _num(bench.get("auc")) is not None:
+            measured.append(f"AUC {bench['auc']:.2f} ({bench.get('metric', 'video level')})")
+    elif bench:
         faces = f"{bench.get('n_real', '?')} real and {bench.get('n_fake', '?')} fake faces"
         cache = f" of face cache {bench['cache']}" if bench.get("cache") else ""
         tested.append(f"the {bench.get('split', 'test')} split{cache} ({faces}, never used for training), scored per {bench.get('level', 'face')}")

@@ -17,6 +17,9 @@ import yaml
 
 from ddtool.errors import ConfigError
 
+# The CLIP probe's L2 strength (inverse), chosen by the cross-source rule (docs/benchmark-results/cross-source).
+DEFAULT_PROBE_C = 0.002
+
 DEVICES = ("auto", "cpu", "cuda")
 BALANCE_MODES = ("weighted", "none")
 OPTIMIZERS = ("adam", "adamw", "sgd")
@@ -45,7 +48,7 @@ class TrainConfig:
     synth_mix: float | None = None
     synth_data: str | None = None  # with synth: self-blend the real crops of this face cache (default: the training cache's)
     synth_data_limit: int | None = None  # with synth_data: use at most this many of its real crops (a seeded draw)
-    probe_c: float | None = None  # CLIP probe (clip_vit_b16): C of its logistic regression (ddtool.train.probe.DEFAULT_C)
+    probe_c: float | None = None  # CLIP probe (clip_vit_b16): C of its logistic regression (DEFAULT_PROBE_C when None)
     size: int | None = None
     device: str = "auto"
     workers: int = 0

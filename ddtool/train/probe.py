@@ -31,11 +31,10 @@ from ddtool.errors import ConfigError
 from ddtool.models.checkpoint import save_checkpoint
 from ddtool.models.clip_pooling import DEFAULT_POOLING, check_pooling, probe_features_np
 from ddtool.models.registry import ModelSpec
-from ddtool.train.config import TrainConfig, save_config
+from ddtool.train.config import DEFAULT_PROBE_C, TrainConfig, save_config
 from ddtool.train.progress import report_epoch
 from ddtool.train.run_folder import CONFIG_FILE, RunResult, training_data_record, write_curves, write_metrics
 
-DEFAULT_C = 0.002  # chosen by the cross-source rule (docs/benchmark-results/cross-source/RULE.md)
 FEATURES_FILE = "probe_features.npz"
 
 
@@ -50,7 +49,7 @@ class ProbeFit:
         return ((features - self.mean) / self.std) @ self.weight + self.bias
 
 
-def fit_probe(features: np.ndarray, labels: np.ndarray, c: float = DEFAULT_C, sample_weight: np.ndarray | None = None) -> ProbeFit:
+def fit_probe(features: np.ndarray, labels: np.ndarray, c: float = DEFAULT_PROBE_C, sample_weight: np.ndarray | None = None) -> ProbeFit:
     """Standardise, then L2 logistic regression with balanced class weights."""
     from sklearn.linear_model import LogisticRegression
 
@@ -131,7 +130,7 @@ def train_probe(config: TrainConfig, spec: ModelSpec, run_dir: Path) -> RunResul
     seed = spec.train.seed if config.seed is None else config.seed
     layers = tuple(config.model_kwargs.get("probe_layers") or DEFAULT_PROBE_LAYERS)
     pooling = check_pooling(str(config.model_kwargs.get("pooling") or DEFAULT_POOLING))
-    c = DEFAULT_C if config.probe_c is None else float(config.probe_c)
+    c = DEFAULT_PROBE_C if config.probe_c is None else float(config.probe_c)
     config = dataclasses.replace(config, seed=seed, epochs=1, probe_c=c)
     cache = Path(config.data)
     split = split_train_val(read_manifest(cache), config.val_fraction, seed, config.holdout_method, need_fakes=not config.synth)
