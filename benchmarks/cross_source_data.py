@@ -12,6 +12,10 @@ Writes under --out (keep it outside the repository; nothing here is ever committ
                       as a cache of its own (manifest + a link to the crops): FF++ and DFD rows of the official
                       train/val splits and the `extra` crops, less 1 `extra` group in 5 (held out: the leave-one-
                       method-out test's own-publisher reals, `is_held_out_extra`). Never FF++ test, Celeb-DF or realdf.
+  lists/calibration_reals.csv   the real reference of `ddtool weights calibrate --split test` (issue 21): the realfaces
+                      people held out of all training and the FF++ test-split originals
+  labels/ffpp_test.csv, labels/celebdf.csv   `path,label,group` of dftrain's FF++ test clips and Celeb-DF clips, for
+                      `benchmarks/realdf.py --extra-labels` (verdicts through scan)
 Every step resumes: a clip already re-encoded or a face cache already made is kept.
 """
 
@@ -109,6 +113,33 @@ def training_cache(out: Path) -> Path:
     return target
 
 
+def reference_and_label_lists(out: Path) -> list[Path]:
+    """lists/calibration_reals.csv and labels/{ffpp_test,celebdf}.csv from lists/dftrain.csv and lists/realfaces.csv."""
+    lists = out / "lists"
+    read = lambda name: list(csv.DictReader((lists / f"{name}.csv").open(encoding="utf-8")))  # noqa: E731
+    dftrain, realfaces = read("dftrain"), read("realfaces")
+    is_video = lambda r: r["path"].lower().endswith((".mp4", ".avi", ".mov"))  # noqa: E731
+    reference = [{"path": r["path"], "split": "test", "label": 0, "group": r["group"]} for r in realfaces if r["split"] == "test"]
+    reference += [{"path": r["path"], "split": "test", "label": 0, "group": r["group"]} for r in dftrain
+                  if r["dataset"] == "FF++" and r["label"] == "0" and r["source_split"] == "test"]
+    written = [lists / "calibration_reals.csv"]
+    _write(written[0], ["path", "split", "label", "group"], reference)
+    for name, keep in (("ffpp_test", lambda r: r["dataset"] == "FF++" and r["source_split"] == "test"),
+                       ("celebdf", lambda r: r["source_split"] == "cdf")):
+        path = out / "labels" / f"{name}.csv"
+        _write(path, ["path", "label", "group"], [{k: r[k] for k in ("path", "label", "group")} for r in dftrain if is_video(r) and keep(r)])
+        written.append(path)
+    return written
+
+
+def _write(path: Path, columns: list[str], rows: list[dict]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(rows)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dftrain", type=Path, required=True, help="the folder build.py wrote (with list.csv)")
@@ -134,6 +165,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name}: {listing}", file=sys.stderr)
         subprocess.run([str(ddtool), "extract", str(listing), "--out", str(args.out / f"cache_{name}"), *EXTRACT,
                         "--workers", str(args.workers)], check=False)
+    if (lists / "dftrain.csv").is_file() and (lists / "realfaces.csv").is_file():
+        for path in reference_and_label_lists(args.out):
+            print(f"wrote {path}", file=sys.stderr)
     return 0
 
 
