@@ -6,10 +6,10 @@
   over the ring outside the face box. ddtool crops faces with a 0.3 margin
   (the detector's box is 1/1.6 of the crop), so on the 14x14 patch grid the box
   is the central 9x9 patches (rows and columns 3-11) and the inner face the
-  7x7 from 4 to 10 (the crop centre is the box centre; the inner face sits
-  half a patch low, over nose and mouth, as in the features the rule chose). A face swap
-  changes the inside and keeps the outside: pooled apart, the probe can compare
-  them (chosen by the cross-source rule, docs/models-clip.md).
+  7x7 from 4 to 10 (half a patch below and right of the centre, as in the
+  features the rule chose). A face swap changes the inside and keeps the
+  outside: pooled apart, the probe can compare them (chosen by the
+  cross-source rule, docs/models-clip.md).
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from ddtool.errors import CheckpointError
+from ddtool.errors import CheckpointError, ConfigError
 from ddtool.models.clip_encoder import OnnxClipEncoder
 from ddtool.models.clip_pooling import DEFAULT_POOLING, check_pooling, feature_dim, probe_features_np
 from ddtool.models.logits import fake_probability
@@ -42,7 +42,7 @@ class ClipProbeScorer:
             raise CheckpointError(f"{weights_path}: a CLIP probe card names its probe_layers in model_kwargs")
         try:
             self.pooling = check_pooling(str(kwargs.get("pooling") or DEFAULT_POOLING))
-        except Exception as exc:
+        except ConfigError as exc:
             raise CheckpointError(f"{weights_path}: {exc}") from None
         try:
             state = load_file(str(weights_path))
