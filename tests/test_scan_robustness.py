@@ -125,3 +125,18 @@ def test_vertical_phone_video(tmp_path, capsys):
     item = json.loads(stdout)["inputs"][0]
     assert item["info"]["width"] == 360 and item["info"]["height"] == 640
     assert item["verdict"] in ("real", "fake", "inconclusive") and item["errors"] == [], stderr
+
+
+@pytest.mark.parametrize("kind", ["zero", "corrupt", "text"])
+def test_a_bad_single_file_fails_before_the_detectors_load(bad_files, kind, capsys, monkeypatch):
+    """Loading the default detector takes seconds (the CLIP encoder): a bad file must not wait for it."""
+    import ddtool.scan.panel
+
+    def must_not_load(*args, **kwargs):
+        raise AssertionError("the detectors were loaded for an input that cannot be scanned")
+
+    monkeypatch.setattr(ddtool.scan.panel, "panel_for", must_not_load)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["scan", str(bad_files[kind])])
+    assert exit_info.value.code == 3
+    assert_one_line_error(capsys.readouterr().err, bad_files[kind].name)

@@ -126,6 +126,12 @@ def scan(
         inputs = Inputs(select_inputs(inputs.files, path, split), inputs.skipped)
     if out_dir is not None:
         prepare_out_dir(out_dir)
+    elif not json_output and not path.is_dir():
+        # One file, nothing to record: an unreadable file is its one-line error before the detectors load (seconds).
+        # (With --json or --out its error becomes the input's document and evidence record, as in a batch.)
+        from ddtool.media.video import probe
+
+        probe(path)
     for folder, why in inputs.skipped:
         console.print(f"note: left out {folder}: {why}", highlight=False, soft_wrap=True)
 
