@@ -131,7 +131,7 @@ def scan(
         # (With --json or --out its error becomes the input's document and evidence record, as in a batch.)
         from ddtool.media.video import probe
 
-        probe(path)
+        probe(path, count_frames=False)  # the scan probes again, counting frames where it must
     for folder, why in inputs.skipped:
         console.print(f"note: left out {folder}: {why}", highlight=False, soft_wrap=True)
 

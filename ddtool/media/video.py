@@ -231,13 +231,15 @@ def _raise_undecodable(path: Path, head: bytes | None, fallback: str) -> None:
     raise InputError(f"{path}: {diagnose_unopenable(path, head) or fallback}")
 
 
-def probe(path: str | os.PathLike) -> VideoInfo:
+def probe(path: str | os.PathLike, count_frames: bool = True) -> VideoInfo:
     """Frame count, fps, size of a video or image; InputError when it cannot be used.
 
     The kind is decided by the file's content (magic bytes), not its
     extension. A video must decode at least its first frame. When the
     container's frame count is missing or implausible, frames are counted by
-    grabbing through the file once (slow for long videos, but exact).
+    grabbing through the file once (slow for long videos, but exact);
+    `count_frames=False` skips that (only checking the file can be used: its
+    frame_count is then at least 1, not exact).
     """
     path = Path(path)
     head = _check_file(path)
@@ -259,6 +261,8 @@ def probe(path: str | os.PathLike) -> VideoInfo:
         counted = False
         if math.isfinite(reported) and 1 <= reported <= _MAX_PLAUSIBLE_FRAMES:
             frame_count = int(reported)
+        elif not count_frames:
+            frame_count = 1
         else:
             frame_count = 1 + _count_by_grabbing(capture)
             counted = True

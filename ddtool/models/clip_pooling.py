@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Sequence
 
 import numpy as np
@@ -34,6 +35,7 @@ def feature_dim(pooling: str, width: int, n_layers: int) -> int:
     return POOLINGS[check_pooling(pooling)] * width * n_layers
 
 
+@lru_cache(maxsize=4)  # one grid size in practice; called per face and layer on scan's path
 def face_regions(side: int) -> tuple[np.ndarray, np.ndarray]:
     """Patch indices (0-based, row-major over side x side) of the inner face and of the ring outside the box."""
     if side < 4:
