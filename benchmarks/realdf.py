@@ -177,11 +177,17 @@ def panel_scores(rows, found, members) -> dict[str, float]:
 BAND_SWEEP = [(lo, hi) for hi in (0.95, 0.97, 0.99) for lo in (0.5, 0.6, 0.7, 0.8, 0.9, hi) if lo <= hi]
 
 
-def verdict_table(rows, scores: dict, band) -> dict:
+def verdict_table(rows, scores: dict, band, video_band=None) -> dict:
+    """Verdict rates per source; photos are judged by `band`, videos by `video_band` (default: `band`), as scan does."""
     from ddtool.scan.calibration import verdict_for
 
+    video_band = tuple(video_band or band)
+
+    def judged(r):
+        return verdict_for(scores[r["abs"]], video_band if r["kind"] == "video" else band)
+
     def rates(subset):
-        verdicts = [verdict_for(scores[r["abs"]], band) for r in subset]
+        verdicts = [judged(r) for r in subset]
         right = [v == ("fake" if r["label"] else "real") for v, r in zip(verdicts, subset)]
         n = len(subset)
         return {"n": n, "accuracy": round(float(np.mean(right)), 4) if n else None,
@@ -189,15 +195,61 @@ def verdict_table(rows, scores: dict, band) -> dict:
 
     videos = [r for r in rows if r["kind"] == "video" and r["abs"] in scores]
     photos = [r for r in rows if r["kind"] == "image" and r["label"] == 0 and r["abs"] in scores]
-    decided = [r for r in videos if verdict_for(scores[r["abs"]], band) != "uncertain"]
+    decided = [r for r in videos if judged(r) != "uncertain"]
     by_source = {}
     for source in dict.fromkeys(r["source"] for r in videos):
         by_source[source] = rates([r for r in videos if r["source"] == source])
-    return {"band": list(band), "videos": rates(videos), "real_videos": rates([r for r in videos if r["label"] == 0]),
+    return {"band": list(band), "video_band": list(video_band), "videos": rates(videos),
+            "real_videos": rates([r for r in videos if r["label"] == 0]),
             "fake_videos": rates([r for r in videos if r["label"] == 1]), "real_photos": rates(photos),
             "accuracy_when_decided": rates(decided)["accuracy"] if decided else None, "by_source": by_source,
             # each source once (RULE.md): the band's selection score
             "mean_source_accuracy": round(float(np.mean([v["accuracy"] for v in by_source.values()])), 4) if by_source else None}
+
+
+# The video cuts tried (RULE.md "The video cut"): 0.80 to 0.97 in steps of 0.01; ties within TIE: the higher cut.
+VIDEO_CUTS = tuple(round(0.80 + 0.01 * i, 2) for i in range(18))
+VIDEO_CUT_TIE = 0.01
+
+
+def grouped_accuracy_interval(right: np.ndarray, groups: np.ndarray, n: int = 2000, seed: int = 0) -> list[float]:
+    """95% bootstrap interval of an accuracy, resampling `groups` (a clip's real half and its swap together)."""
+    rng = np.random.default_rng(seed)
+    names = np.unique(groups)
+    members = [np.flatnonzero(groups == g) for g in names]
+    draws = [np.mean(right[np.concatenate([members[i] for i in rng.integers(len(names), size=len(names))])]) for _ in range(n)]
+    return [round(float(np.quantile(draws, 0.025)), 4), round(float(np.quantile(draws, 0.975)), 4)]
+
+
+def choose_video_cut(videos: list[dict], scores: dict, sources: list[str]) -> tuple[float, dict[float, float]]:
+    """RULE.md "The video cut": the cut with the best mean verdict accuracy over `sources` (each once); ties: the higher."""
+    by_cut = {}
+    for cut in VIDEO_CUTS:
+        accuracy = [np.mean([(scores[r["abs"]] >= cut) == bool(r["label"]) for r in videos if r["source"] == s]) for s in sources]
+        by_cut[cut] = round(float(np.mean(accuracy)), 4)
+    best = max(by_cut.values())
+    return max(c for c, v in by_cut.items() if v >= best - VIDEO_CUT_TIE), by_cut
+
+
+def video_cut_selection(rows, scores: dict) -> dict:
+    """The video cut chosen on all sources, and chosen on all but one and measured on that one (leave one source out)."""
+    videos = [r for r in rows if r["kind"] == "video" and r["abs"] in scores]
+    sources = list(dict.fromkeys(r["source"] for r in videos))
+    chosen, by_cut = choose_video_cut(videos, scores, sources)
+    held_out = {}
+    for source in sources:
+        cut, _ = choose_video_cut(videos, scores, [s for s in sources if s != source])
+        mine = [r for r in videos if r["source"] == source]
+        right = np.array([(scores[r["abs"]] >= cut) == bool(r["label"]) for r in mine])
+        reals = [scores[r["abs"]] >= cut for r in mine if r["label"] == 0]
+        held_out[source] = {"cut_chosen_on_the_others": cut, "n": len(mine), "accuracy": round(float(right.mean()), 4),
+                            "ci95": grouped_accuracy_interval(right, np.array([r["group"] for r in mine])),
+                            "real_videos_called_fake": round(float(np.mean(reals)), 4) if reals else None}
+    n_total = sum(v["n"] for v in held_out.values())
+    return {"cuts": list(VIDEO_CUTS), "mean_source_accuracy_by_cut": {str(c): v for c, v in by_cut.items()}, "chosen": chosen,
+            "leave_one_source_out": held_out,
+            "leave_one_source_out_mean": round(float(np.mean([v["accuracy"] for v in held_out.values()])), 4),
+            "leave_one_source_out_pooled": round(sum(v["accuracy"] * v["n"] for v in held_out.values()) / n_total, 4)}
 
 
 def offline_report(cache: Path, members: dict, panel: list[str]) -> dict:
@@ -239,7 +291,7 @@ def reference_band(path: Path, members: list) -> dict:
 
 
 def main() -> None:
-    from ddtool.scan.calibration import BAND
+    from ddtool.scan.calibration import BAND, VIDEO_BAND
     from ddtool.weights import panel_names
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -286,7 +338,8 @@ def main() -> None:
             report["panel"] = {
                 "members": panel,
                 "video": auc_with_interval([r["label"] for r in videos], [scores[r["abs"]] for r in videos], [r["group"] for r in videos]),
-                "shipped_band": verdict_table(rows, scores, BAND),
+                "shipped_band": verdict_table(rows, scores, BAND, VIDEO_BAND),
+                "video_cut": video_cut_selection(rows, scores),
                 "band_sweep": [verdict_table(rows, scores, band) for band in BAND_SWEEP],
                 "per_video": {Path(r["path"]).name: round(scores[r["abs"]], 4) for r in videos},
             }
@@ -327,8 +380,21 @@ def print_summary(report: dict) -> None:
         print("|---|---|---|" + "---|" * len(sources) + "---|---|---|---|---|")
         for t in [p["shipped_band"]] + p["band_sweep"]:
             per = " | ".join(str(t["by_source"][src]["accuracy"]) for src in sources)
-            print(f"| {t['band']} | {t['videos']['accuracy']} | {t['mean_source_accuracy']} | {per} | {t['videos']['uncertain']} | {t['fake_videos']['fake']} | "
+            label = t["band"] if t["video_band"] == t["band"] else f"{t['band']}, videos {t['video_band']}"
+            print(f"| {label} | {t['videos']['accuracy']} | {t['mean_source_accuracy']} | {per} | {t['videos']['uncertain']} | {t['fake_videos']['fake']} | "
                   f"{t['real_videos']['real']} | {t['real_photos']['fake']} | {t['accuracy_when_decided']} |")
+
+
+    if "panel" in report and "video_cut" in report["panel"]:
+        v = report["panel"]["video_cut"]
+        print(f"\nvideo cut (RULE.md): chosen on all sources {v['chosen']}; mean source accuracy by cut: "
+              + ", ".join(f"{c} {a}" for c, a in v["mean_source_accuracy_by_cut"].items()))
+        print("| left-out source | cut chosen on the others | accuracy [95% CI] | real videos called fake |")
+        print("|---|---|---|---|")
+        for src, h in v["leave_one_source_out"].items():
+            print(f"| {src} ({h['n']} videos) | {h['cut_chosen_on_the_others']} | {h['accuracy']} [{h['ci95'][0]}, {h['ci95'][1]}] | "
+                  f"{h['real_videos_called_fake']} |")
+        print(f"mean over left-out sources {v['leave_one_source_out_mean']}, pooled {v['leave_one_source_out_pooled']}")
 
 
 def write_cards(report: dict, members: dict) -> None:
@@ -360,11 +426,15 @@ def write_cards(report: dict, members: dict) -> None:
         from ddtool.weights import PANEL_MEASUREMENT_FILE, shipped_weights_dir
 
         p, shipped = report["panel"], report["panel"]["shipped_band"]
-        record = {"members": p["members"], "dataset": sources, "band": shipped["band"],
+        record = {"members": p["members"], "dataset": sources, "band": shipped["band"], "video_band": shipped["video_band"],
                   "by_source": {name: v["accuracy"] for name, v in by_source.items()},
                   "n_videos": shipped["videos"]["n"], "accuracy": shipped["videos"]["accuracy"], "uncertain": shipped["videos"]["uncertain"],
                   "accuracy_when_decided": shipped["accuracy_when_decided"], "auc": p["video"]["auc"], "ci95": p["video"]["ci95"],
-                  "real_photos_called_fake": shipped["real_photos"]["fake"], "command": report["command"]}
+                  "real_photos_called_fake": shipped["real_photos"]["fake"], "real_videos_called_fake": shipped["real_videos"]["fake"],
+                  "leave_one_source_out": {name: {k: h[k] for k in ("accuracy", "ci95", "n")} for name, h in
+                                           (p.get("video_cut") or {}).get("leave_one_source_out", {}).items()},
+                  "leave_one_source_out_pooled": (p.get("video_cut") or {}).get("leave_one_source_out_pooled"),
+                  "command": report["command"]}
         write_json_atomic(shipped_weights_dir() / PANEL_MEASUREMENT_FILE, record)
         print(f"wrote the panel's measured accuracy into {shipped_weights_dir() / PANEL_MEASUREMENT_FILE}", file=sys.stderr)
 

@@ -74,13 +74,15 @@ def test_the_check_finds_the_stale_sentences_of_the_issue():
 
 
 def test_scan_doc_states_the_code_s_face_detector_and_band():
-    from ddtool.scan.calibration import BAND
+    from ddtool.scan.calibration import BAND, VIDEO_BAND
 
     text = (REPO / "docs" / "scan.md").read_text(encoding="utf-8")
     (detector,) = re.findall(r"detect faces \((\w+) by default", text)
     assert detector == _defaults()["detector"]
     high, low = map(float, re.search(r"`fake` when the panel score is at least ([\d.]+), `real` when it is\s+below ([\d.]+)", text).groups())
     assert (low, high) == pytest.approx(BAND, abs=0.005)
+    high, low = map(float, re.search(r"For a video: `fake` when the\s+video's panel score is at least ([\d.]+), `real` when it is below ([\d.]+)", text).groups())
+    assert (low, high) == pytest.approx(VIDEO_BAND, abs=0.005)
     assert "weights/panel.txt" in text and "docs/benchmark.md" in text
 
 

@@ -73,6 +73,25 @@ def test_band_and_exit_codes():
     assert exit_code_for_verdicts(["real", "real"], ["low", "low"]) == 0  # "no strong evidence", at any strength
 
 
+def test_a_video_is_judged_by_its_own_cut_a_photo_by_the_band(tmp_path, face_image, face_video, capsys):
+    """A video's score is a mean over many faces: it has its own cut (VIDEO_BAND), a single photo keeps BAND."""
+    from ddtool.scan.calibration import VIDEO_BAND, band_for, band_words
+
+    assert band_for("video") == VIDEO_BAND and band_for("image") == BAND
+    assert VIDEO_BAND[1] < BAND[0]  # the video cut sits below the photo band (RULE.md "The video cut")
+    assert band_words(VIDEO_BAND, "video") == f"fake at {VIDEO_BAND[1]:g} or above, real below (a video's cut; a single photo's is {BAND[1]:g})"
+    between = (VIDEO_BAND[1] + BAND[0]) / 2
+    weights = _save(tmp_path, "between", 0.0, _point_around(_p_fake(0.0), between))
+    by_kind = {}
+    for media in (face_image, face_video):
+        _, stdout, stderr = run_cli(["scan", media, "--weights", weights, "--json", "--detector", "hog"], capsys)
+        item = json.loads(stdout)["inputs"][0]
+        by_kind[item["kind"]] = item
+    assert by_kind["image"]["score"] == pytest.approx(between, abs=0.01) == by_kind["video"]["score"]
+    assert by_kind["image"]["verdict"] == "real" and by_kind["image"]["band"] == list(BAND) and by_kind["image"]["threshold"] == BAND[1]
+    assert by_kind["video"]["verdict"] == "fake" and by_kind["video"]["band"] == list(VIDEO_BAND) and by_kind["video"]["threshold"] == VIDEO_BAND[1]
+
+
 def test_panel_json_shows_every_detector_and_fuses_percentiles(tmp_path, face_image, capsys):
     high, low = _p_fake(3.0), _p_fake(-3.0)
     a = _save(tmp_path, "det_a", 3.0, _point_around(high, 0.99))
@@ -95,12 +114,10 @@ def test_panel_json_shows_every_detector_and_fuses_percentiles(tmp_path, face_im
 
 
 def test_scores_in_the_band_are_uncertain_exit_8(tmp_path, face_image, capsys, monkeypatch):
-    import ddtool.scan.pipeline
-    import ddtool.scan.verdict
+    import ddtool.scan.calibration
 
     band = (0.5, 0.86)  # a band with an uncertain zone (the shipped one may have none)
-    monkeypatch.setattr(ddtool.scan.verdict, "BAND", band)
-    monkeypatch.setattr(ddtool.scan.pipeline, "BAND", band)
+    monkeypatch.setattr(ddtool.scan.calibration, "BAND", band)
     middle = (band[0] + band[1]) / 2
     a = _save(tmp_path, "mid", 0.0, _point_around(_p_fake(0.0), middle))
     code, stdout, _ = run_cli(["scan", face_image, "--weights", a, "--json"], capsys)

@@ -61,7 +61,7 @@ def _result_table(result) -> Table:
     table.add_row(score, f"{result.threshold:g}", str(len(result.frames)), tracks, segments)
     if result.score_kind == "panel":
         table.caption = (f"score: panel score, mean over detectors of the share of real reference faces each finds less unusual; "
-                         f"{band_words(result.band)}. Detectors: "
+                         f"{band_words(result.band, result.kind)}. Detectors: "
                          + "; ".join(f"{p['name']} P(fake) {p['score']:.3f}, {p['meaning']}" for p in result.panel if p.get("score") is not None))
         table.caption_justify = "left"
     return table

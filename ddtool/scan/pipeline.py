@@ -23,7 +23,7 @@ from ddtool.device import opencv_threads, stage_threads, torch_threads
 from ddtool.errors import DDToolError, InputError
 from ddtool.evaluate.rules import RULES  # noqa: F401 (re-exported)
 from ddtool.scan.detector import Detector
-from ddtool.scan.calibration import BAND
+from ddtool.scan.calibration import band_for
 from ddtool.scan.options import ScanOptions
 from ddtool.scan.panel import Panel, panel_for
 from ddtool.scan.verdict import (  # noqa: F401 (re-exported)
@@ -90,7 +90,8 @@ class ScanResult:
 
     @property
     def band(self) -> tuple[float, float]:
-        return BAND
+        """The panel-score band this input is judged by (a video's differs from a photo's)."""
+        return band_for(self.kind)
 
     @property
     def scanned(self) -> bool:
@@ -135,7 +136,7 @@ class ScanResult:
             "score": None if self.score is None else round(float(self.score), 6),
             "score_kind": self.score_kind,
             "threshold": self.threshold,
-            "band": list(BAND) if self.score_kind == "panel" else None,
+            "band": list(self.band) if self.score_kind == "panel" else None,
             "aggregate": self.aggregate,
             "model": self.model.get("model"),
             "weights": self.model.get("weights"),

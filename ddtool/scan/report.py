@@ -148,7 +148,7 @@ def _verdict(doc: dict) -> str:
         sentence = (
             f"Panel score {score:.3f}: for every face, each detector's score is placed among real reference faces "
             f"(the share of them it finds less unusual), the detectors' shares are averaged, then aggregated with "
-            f"<code>{_esc(doc.get('aggregate'))}</code> per face track, maximum over tracks. {band_words((low, high)).capitalize()} (docs/scan.md, Verdicts)."
+            f"<code>{_esc(doc.get('aggregate'))}</code> per face track, maximum over tracks. {band_words((low, high), doc.get('kind')).capitalize()} (docs/scan.md, Verdicts)."
         )
     else:
         sentence = (

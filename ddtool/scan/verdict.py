@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from ddtool.evaluate.aggregate import aggregate, suspicious_segments
-from ddtool.scan.calibration import BAND, reference_percentile, unusual_words, verdict_for
+from ddtool.scan.calibration import band_for, reference_percentile, unusual_words, verdict_for
 
 FAKE, REAL, UNCERTAIN, INCONCLUSIVE, ERROR = "fake", "real", "uncertain", "inconclusive", "error"
 
@@ -24,11 +24,13 @@ def judge(result, options, panel=None) -> None:
     """Fill tracks, score, verdict, segments (and the panel's per-detector rows) from result.frames.
 
     A calibrated panel's scores are panel scores (mean reference percentile):
-    fake at or above BAND[1], real below BAND[0], uncertain between. Otherwise
+    fake at or above band[1], real below band[0], uncertain between, where the
+    band is calibration.band_for(result.kind) (a video has its own cut). Otherwise
     the one model's P(fake) against options.threshold: fake or real.
     """
     calibrated = panel is not None and panel.calibrated
-    result.threshold = BAND[1] if calibrated else options.threshold
+    band = band_for(result.kind)
+    result.threshold = band[1] if calibrated else options.threshold
     if panel is not None:
         result.panel = panel_rows(result, options, panel)
     if not result.frames:
@@ -60,7 +62,7 @@ def judge(result, options, panel=None) -> None:
     result.segments = sorted(segments, key=lambda s: (s["start"], s["track_id"]))
     result.score = max(t["score"] for t in tracks)
     if calibrated:
-        result.verdict = verdict_for(result.score, BAND)
+        result.verdict = verdict_for(result.score, band)
     else:
         result.verdict = FAKE if result.score >= options.threshold else REAL
 
