@@ -338,6 +338,9 @@ def main() -> None:
             report["panel"] = {
                 "members": panel,
                 "video": auc_with_interval([r["label"] for r in videos], [scores[r["abs"]] for r in videos], [r["group"] for r in videos]),
+                "video_by_source": {source: auc_with_interval([r["label"] for r in mine], [scores[r["abs"]] for r in mine], [r["group"] for r in mine])
+                                    for source in dict.fromkeys(r["source"] for r in videos)
+                                    for mine in [[r for r in videos if r["source"] == source]]},
                 "shipped_band": verdict_table(rows, scores, BAND, VIDEO_BAND),
                 "video_cut": video_cut_selection(rows, scores),
                 "band_sweep": [verdict_table(rows, scores, band) for band in BAND_SWEEP],
@@ -373,7 +376,8 @@ def print_summary(report: dict) -> None:
             f"{k} {v['face_auc']:.3f}{' (box crops, not its style)' if v.get('crop_mismatch') else ''}" for k, v in report["offline"].items()))
     if "panel" in report:
         p = report["panel"]
-        print(f"\npanel {', '.join(p['members'])}: video AUC {p['video']['auc']:.3f} [{p['video']['ci95'][0]:.3f}, {p['video']['ci95'][1]:.3f}]")
+        print(f"\npanel {', '.join(p['members'])}: video AUC {p['video']['auc']:.3f} [{p['video']['ci95'][0]:.3f}, {p['video']['ci95'][1]:.3f}]"
+              + "".join(f"; {src} {v['auc']:.3f} [{v['ci95'][0]:.3f}, {v['ci95'][1]:.3f}]" for src, v in p.get("video_by_source", {}).items()))
         sources = list(p["shipped_band"]["by_source"])
         print("| band | video accuracy | mean over sources | " + " | ".join(f"{src} accuracy" for src in sources) +
               " | uncertain | fake videos called fake | real videos called real | real photos called fake | accuracy when decided |")
