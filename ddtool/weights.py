@@ -343,6 +343,12 @@ def _describe_training_data(card: dict[str, Any]) -> dict[str, Any]:
         )
         if methods:
             summary += f"; forgery methods: {', '.join(methods)}"
+    probe = data.get("probe") or {}
+    if probe.get("faces"):  # a CLIP probe fits once on every face it encoded: the crops above, self-blends, other photos
+        parts = ["these crops"] + (["a self-blend of each real one"] if probe.get("synth") else [])
+        if probe.get("synth_data"):
+            parts.append(f"the real photos of {data_name(probe['synth_data'])}" + (" with a self-blend of each" if probe.get("synth") else ""))
+        summary += f"; the probe was fitted on {probe['faces']} faces ({probe.get('real', '?')} real, {probe.get('fake', '?')} fake): {', '.join(parts)}"
     if data.get("holdout_method"):
         summary += f"; held out: {data['holdout_method']}"
     data["summary"] = summary

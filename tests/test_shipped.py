@@ -147,3 +147,18 @@ def test_scan_of_the_authors_test_faces_with_their_crop():
     p_fake = {Path(r.path).name: r.panel[0]["score"] for r in results}
     assert p_fake["df00204.jpg"] > 0.7 and p_fake["df01254.jpg"] > 0.7
     assert p_fake["real00240.jpg"] < 0.3 and p_fake["real00772.jpg"] < 0.3
+
+
+def test_a_probe_s_training_summary_counts_every_face_it_was_fitted_on():
+    """A CLIP probe fits on its crops, their self-blends and other photos: "Trained on" must not show the crops alone."""
+    from ddtool.weights import _describe_training_data, training_summary
+
+    data = {"train": {"crops": 10, "real": 4, "fake": 6}, "val": {"crops": 2, "real": 1, "fake": 1}, "cache": "/x/train_ffpp",
+            "probe": {"faces": 30, "real": 12, "fake": 18, "synth": ["self_blend"], "synth_data": "/x/cache_realfaces"}}
+    summary = _describe_training_data({"training_data": data})["summary"]
+    assert summary.startswith("10 face crops for training (4 real, 6 fake)")
+    assert summary.endswith("the probe was fitted on 30 faces (12 real, 18 fake): these crops, a self-blend of each real one, "
+                            "the real photos of cache_realfaces with a self-blend of each")
+    card = json.loads((REPO / "weights" / "clip_probe_ffpp_sbi.json").read_text(encoding="utf-8"))
+    probe = card["training_data"]["probe"]
+    assert f"the probe was fitted on {probe['faces']} faces ({probe['real']} real, {probe['fake']} fake)" in training_summary(card)
