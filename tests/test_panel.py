@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import csv
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -90,6 +92,15 @@ def test_a_video_is_judged_by_its_own_cut_a_photo_by_the_band(tmp_path, face_ima
     assert by_kind["image"]["score"] == pytest.approx(between, abs=0.01) == by_kind["video"]["score"]
     assert by_kind["image"]["verdict"] == "real" and by_kind["image"]["band"] == list(BAND) and by_kind["image"]["threshold"] == BAND[1]
     assert by_kind["video"]["verdict"] == "fake" and by_kind["video"]["band"] == list(VIDEO_BAND) and by_kind["video"]["threshold"] == VIDEO_BAND[1]
+    # A folder's summary.csv and index say which cut each input was judged against.
+    case = tmp_path / "case"
+    case.mkdir()
+    (case / "photo.jpg").write_bytes(Path(face_image).read_bytes())
+    (case / "clip.mp4").write_bytes(Path(face_video).read_bytes())
+    run_cli(["scan", case, "--weights", weights, "--out", tmp_path / "out", "--no-report", "--detector", "hog"], capsys)
+    with open(tmp_path / "out" / "summary.csv", newline="", encoding="utf-8") as fh:
+        cuts = {row["kind"]: (row["verdict"], row["threshold"]) for row in csv.DictReader(fh)}
+    assert cuts == {"image": ("real", f"{BAND[1]:g}"), "video": ("fake", f"{VIDEO_BAND[1]:g}")}
 
 
 def test_panel_json_shows_every_detector_and_fuses_percentiles(tmp_path, face_image, capsys):

@@ -233,11 +233,14 @@ def test_folder_scan_writes_index_and_summary(tmp_path, face_video, fake_weights
     assert rows[1]["sha256"] == hashlib.sha256(face_video.read_bytes()).hexdigest()
     # The panel names each detector by its weights (the shipped name): tiny_fake here.
     assert rows[1]["detector_scores"].startswith("tiny_fake=") and float(rows[1]["score"]) > 0.9
+    # The cut each score was judged against (a video's and a photo's differ): none without a score.
+    assert rows[0]["threshold"] == "" and rows[1]["threshold"] == "0.5"
     # --no-report: the index links each input's result.json instead
     clip = output_dir_name(case / "sub" / "clip.mp4", case)
     assert "text file" in rows[0]["errors"] and rows[1]["report"] == f"{clip}/result.json" and rows[1]["folder"] == clip
     index = (out / "index.html").read_text()
     assert f'href="{clip}/result.json"' in index and "text file" in index and "Exit code 6" in index
+    assert "fake from 0.5</span>" in index
     code, _, err = run_cli(["verify", out], capsys)
     assert code == 0 and "2 input folder(s)" in err
     (out / clip / "scores.csv").write_text("tampered\n")

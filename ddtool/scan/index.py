@@ -16,7 +16,8 @@ from typing import Any
 
 from ddtool.io import write_text_atomic
 
-SUMMARY_COLUMNS = ["path", "sha256", "kind", "verdict", "headline", "confidence", "score", "score_kind", "detector_scores", "errors", "folder", "report"]
+SUMMARY_COLUMNS = ["path", "sha256", "kind", "verdict", "headline", "confidence", "score", "score_kind", "threshold", "detector_scores",
+                   "errors", "folder", "report"]
 # What a score column holds, as the index's headers and docs/scan.md say it.
 SCORE_UNITS = {"panel": "panel score, 0-1", "p_fake": "P(fake), 0-1"}
 NOT_SCANNED = "not scanned"  # the verdict of an input an interrupted scan never reached
@@ -38,6 +39,8 @@ def index_row(doc: dict[str, Any], folder: str | None, has_report: bool = True) 
         "confidence": (doc.get("strength") or {}).get("level", ""),
         "score": doc.get("score"),
         "score_kind": doc.get("score_kind") or "",
+        # the cut this input's score was judged against: a video's and a photo's differ (calibration.band_for)
+        "threshold": doc.get("threshold") if doc.get("score") is not None else None,
         "detector_scores": {p.get("name"): p.get("score") for p in panel if p.get("score") is not None},
         "errors": list(doc.get("errors") or []),
         "folder": folder or "",
@@ -48,7 +51,7 @@ def index_row(doc: dict[str, Any], folder: str | None, has_report: bool = True) 
 def pending_row(path: str) -> dict[str, Any]:
     """The row of an input an interrupted scan never reached: the index still holds one row per input."""
     return {"path": path, "sha256": "", "kind": "", "verdict": NOT_SCANNED, "headline": "NOT SCANNED (interrupted)", "confidence": "",
-            "score": None, "score_kind": "", "detector_scores": {}, "folder": "", "report": "",
+            "score": None, "score_kind": "", "threshold": None, "detector_scores": {}, "folder": "", "report": "",
             "errors": ["the scan was interrupted before this input; run the same command again with --resume"]}
 
 
@@ -59,7 +62,8 @@ def summary_csv(rows: list[dict[str, Any]]) -> str:
     for r in rows:
         scores = "; ".join(f"{k}={v:.6f}" for k, v in r["detector_scores"].items())
         score = "" if r["score"] is None else f"{r['score']:.6f}"
-        writer.writerow([r["path"], r["sha256"], r["kind"], r["verdict"], r["headline"], r["confidence"], score, r["score_kind"], scores,
+        threshold = "" if r.get("threshold") is None else f"{r['threshold']:g}"
+        writer.writerow([r["path"], r["sha256"], r["kind"], r["verdict"], r["headline"], r["confidence"], score, r["score_kind"], threshold, scores,
                          " | ".join(r["errors"]), r["folder"], r["report"]])
     return buffer.getvalue()
 
@@ -72,7 +76,7 @@ span.v{font-weight:bold;padding:0 .4em;border-radius:3px;white-space:nowrap}
 .fake.high{background:#b00;color:#fff}.fake.low{color:#a22;border:1px dashed #c44}
 .real.high{background:#0a6e2a;color:#fff}.real.low{color:#334;border:1px dashed #667}
 .uncertain,.fake.low{background:#fff0c0;color:#640}.not-scanned{background:#eee;color:#900}.inconclusive{background:#eee;color:#444}.error{background:#fde2c8;color:#7a3300}
-.small{color:#666;font-size:.85em}
+.small{color:#666;font-size:.85em}.cut{white-space:nowrap}
 @media print{body{max-width:none;margin:0}span.v{-webkit-print-color-adjust:exact;print-color-adjust:exact}tr{break-inside:avoid}a{color:inherit}}
 """
 
@@ -96,6 +100,8 @@ def index_html(rows: list[dict[str, Any]], session: dict[str, Any], exit_code: i
         link = f'<a href="{esc(r["report"])}">{path}</a>' if r["report"] else path
         scores = "".join(f"<td>{'' if r['detector_scores'].get(n) is None else format(r['detector_scores'][n], '.3f')}</td>" for n in names)
         score = "" if r["score"] is None else f"{r['score']:.3f}"
+        if score and r.get("threshold") is not None:
+            score += f"<br><span class='small cut'>fake from {r['threshold']:g}</span>"
         errors = "<br>".join(esc(e) for e in r["errors"])
         folder = f"<br><span class='small'>{esc(r['folder'])}/</span>" if r["folder"] else ""
         body.append(
@@ -123,7 +129,8 @@ def index_html(rows: list[dict[str, Any]], session: dict[str, Any], exit_code: i
 </table>
 <p class="small">Command: <code>{esc(str(session.get('command')))}</code><br>Software: {esc(versions)}<br>
 Panel score: for every face, each detector's score placed among real reference faces (the share of them it finds less
-unusual), averaged over the detectors; fake at the band's upper edge or above. P(fake): a detector's own probability.<br>
+unusual), averaged over the detectors; fake at the cut under each score or above (a video's cut is lower than a photo's: its score is a
+mean over many faces). P(fake): a detector's own probability.<br>
 "No strong evidence of manipulation" is not a finding that a file is authentic; "needs review" marks a low-confidence fake
 verdict or a score in the uncertain band; open the report for the detectors' limits (docs/scan.md, "Verdicts").
 summary.csv holds the same rows; manifest.sha256 lists this page, summary.csv and every input folder's manifest (<code>ddtool verify FOLDER</code>).</p>
