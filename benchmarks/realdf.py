@@ -221,11 +221,17 @@ def grouped_accuracy_interval(right: np.ndarray, groups: np.ndarray, n: int = 20
     return [round(float(np.quantile(draws, 0.025)), 4), round(float(np.quantile(draws, 0.975)), 4)]
 
 
+def right_at(cut: float, videos: list[dict], scores: dict) -> np.ndarray:
+    """Per video: is the verdict at this cut (fake from it, real below) right?"""
+    return np.array([(scores[r["abs"]] >= cut) == bool(r["label"]) for r in videos])
+
+
 def choose_video_cut(videos: list[dict], scores: dict, sources: list[str]) -> tuple[float, dict[float, float]]:
     """RULE.md "The video cut": the cut with the best mean verdict accuracy over `sources` (each once); ties: the higher."""
+    by_source = {s: [r for r in videos if r["source"] == s] for s in sources}
     by_cut = {}
     for cut in VIDEO_CUTS:
-        accuracy = [np.mean([(scores[r["abs"]] >= cut) == bool(r["label"]) for r in videos if r["source"] == s]) for s in sources]
+        accuracy = [right_at(cut, mine, scores).mean() for mine in by_source.values()]
         by_cut[cut] = round(float(np.mean(accuracy)), 4)
     best = max(by_cut.values())
     return max(c for c, v in by_cut.items() if v >= best - VIDEO_CUT_TIE), by_cut
@@ -240,7 +246,7 @@ def video_cut_selection(rows, scores: dict) -> dict:
     for source in sources:
         cut, _ = choose_video_cut(videos, scores, [s for s in sources if s != source])
         mine = [r for r in videos if r["source"] == source]
-        right = np.array([(scores[r["abs"]] >= cut) == bool(r["label"]) for r in mine])
+        right = right_at(cut, mine, scores)
         reals = [scores[r["abs"]] >= cut for r in mine if r["label"] == 0]
         held_out[source] = {"cut_chosen_on_the_others": cut, "n": len(mine), "accuracy": round(float(right.mean()), 4),
                             "ci95": grouped_accuracy_interval(right, np.array([r["group"] for r in mine])),
@@ -387,8 +393,6 @@ def print_summary(report: dict) -> None:
             label = t["band"] if t["video_band"] == t["band"] else f"{t['band']}, videos {t['video_band']}"
             print(f"| {label} | {t['videos']['accuracy']} | {t['mean_source_accuracy']} | {per} | {t['videos']['uncertain']} | {t['fake_videos']['fake']} | "
                   f"{t['real_videos']['real']} | {t['real_photos']['fake']} | {t['accuracy_when_decided']} |")
-
-
     if "panel" in report and "video_cut" in report["panel"]:
         v = report["panel"]["video_cut"]
         print(f"\nvideo cut (RULE.md): chosen on all sources {v['chosen']}; mean source accuracy by cut: "
