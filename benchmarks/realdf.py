@@ -214,11 +214,9 @@ VIDEO_CUT_TIE = 0.01
 
 def grouped_accuracy_interval(right: np.ndarray, groups: np.ndarray, n: int = 2000, seed: int = 0) -> list[float]:
     """95% bootstrap interval of an accuracy, resampling `groups` (a clip's real half and its swap together)."""
-    rng = np.random.default_rng(seed)
-    names = np.unique(groups)
-    members = [np.flatnonzero(groups == g) for g in names]
-    draws = [np.mean(right[np.concatenate([members[i] for i in rng.integers(len(names), size=len(names))])]) for _ in range(n)]
-    return [round(float(np.quantile(draws, 0.025)), 4), round(float(np.quantile(draws, 0.975)), 4)]
+    from benchmarks.realdf_epochs import grouped_bootstrap
+
+    return [round(v, 4) for v in grouped_bootstrap(lambda rows: float(np.mean(right[rows])), groups, n=n, seed=seed)]
 
 
 def right_at(cut: float, videos: list[dict], scores: dict) -> np.ndarray:

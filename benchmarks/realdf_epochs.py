@@ -53,21 +53,33 @@ def groups_by_source(root: Path = REALDF) -> dict[str, str]:
     return {str((root / r["path"]).resolve()): r["group"] for r in rows}
 
 
-def grouped_bootstrap_auc(labels: np.ndarray, scores: np.ndarray, groups: np.ndarray, n: int = 2000, seed: int = 0) -> tuple[float, float]:
-    """95% percentile interval of the AUC when whole groups are resampled with replacement."""
-    from ddtool.evaluate.metrics import compute_metrics
+def grouped_bootstrap(statistic, groups: np.ndarray, n: int = 2000, seed: int = 0) -> tuple[float, float]:
+    """95% percentile interval of `statistic(rows)` when whole groups are resampled with replacement.
 
+    A group is what must travel together (a clip's real half and its swap); a draw where the statistic
+    is undefined (it returns None) is skipped, and the generator still advances, so every statistic
+    sees the same draws for the same groups and seed.
+    """
     rng = np.random.default_rng(seed)
     names = np.unique(groups)
     members = [np.flatnonzero(groups == g) for g in names]
     values = []
     for _ in range(n):
-        pick = np.concatenate([members[i] for i in rng.integers(0, len(names), len(names))])
-        if len(np.unique(labels[pick])) < 2:
-            continue
-        values.append(compute_metrics(labels[pick], scores[pick])["auc"])
+        value = statistic(np.concatenate([members[i] for i in rng.integers(0, len(names), len(names))]))
+        if value is not None:
+            values.append(value)
     lo, hi = np.percentile(values, [2.5, 97.5])
     return float(lo), float(hi)
+
+
+def grouped_bootstrap_auc(labels: np.ndarray, scores: np.ndarray, groups: np.ndarray, n: int = 2000, seed: int = 0) -> tuple[float, float]:
+    """95% percentile interval of the AUC when whole groups are resampled with replacement."""
+    from ddtool.evaluate.metrics import compute_metrics
+
+    def auc(rows: np.ndarray) -> float | None:
+        return compute_metrics(labels[rows], scores[rows])["auc"] if len(np.unique(labels[rows])) == 2 else None
+
+    return grouped_bootstrap(auc, groups, n=n, seed=seed)
 
 
 def score_checkpoint(card: Path, cache: Path, groups: dict[str, str]) -> dict:
