@@ -29,6 +29,7 @@ import argparse
 import csv
 import hashlib
 import json
+import shlex
 import sys
 import time
 from copy import deepcopy
@@ -330,7 +331,7 @@ def main() -> None:
     members = {s: load_member(s) for s in specs}
     started = time.perf_counter()
     found = score_inputs(rows, list(members.values()), args.frames, args.detector, args.cache)
-    report = {"command": portable_command("python " + " ".join(sys.argv)), "frames": args.frames, "face_detector": args.detector,
+    report = {"command": portable_command(shlex.join(["python", *sys.argv])), "frames": args.frames, "face_detector": args.detector,
               "inputs": len(rows), "detectors": {}, "note": "timings on a contended 2-core CPU"}
     for spec, m in members.items():
         report["detectors"][spec] = member_report(rows, found[m.key], m.operating_point)

@@ -111,14 +111,25 @@ DATA_OPTIONS = ("--data", "--cache", "--reference", "--path")  # options whose v
 def portable_command(command: str) -> str:
     """A command line with every path argument replaced by a placeholder: a dataset's name for data options
     (`--data offline_cache2/cache` -> `--data OFFLINE_CACHE2`), the option's name otherwise (`--out runs/x` -> `--out OUT`);
-    files of this repository stay."""
-    words = command.split(" ")
+    a `NAME=PATH` argument keeps its name (`"FF++ test=/x/ffpp.csv"` -> `"FF++ test=EXTRA_LABELS"`); files of this
+    repository stay. Quoted words stay one word, so the command still runs once its placeholders are filled in."""
+    try:
+        words = shlex.split(command)
+    except ValueError:  # unbalanced quotes: not a shell line we can parse; placeholders word by word
+        words = command.split(" ")
     for i, word in enumerate(words):
-        if _is_path(word.strip("'\""), set()):
+        if word.startswith("--") and "=" in word:  # --option=PATH
+            option, equals, value = word.partition("=")
+            name = option
+        else:
             option = words[i - 1] if i and words[i - 1].startswith("--") else "--path"
-            name = data_name(word.strip("'\"")) if option in DATA_OPTIONS else option.lstrip("-")
-            words[i] = re.sub(r"\W+", "_", name).strip("_").upper()
-    return " ".join(words)
+            name, equals, value = word.partition("=")
+            if not equals:
+                name, value = "", word
+        if _is_path(value.strip("'\""), set()):
+            placeholder = data_name(value.strip("'\"")) if option in DATA_OPTIONS else option.lstrip("-")
+            words[i] = name + equals + re.sub(r"\W+", "_", placeholder).strip("_").upper()
+    return shlex.join(words)
 
 
 def card_problems(card: dict[str, Any]) -> list[str]:

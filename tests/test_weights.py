@@ -251,3 +251,19 @@ def test_benchmark_rejects_unknown_models_and_methods(tmp_path):
         bench.run_benchmark(bench.BenchmarkOptions(data=str(cache), models=("nope",)), progress=lambda m: None)
     with pytest.raises(ConfigError, match="not in the cache"):
         bench.run_benchmark(bench.BenchmarkOptions(data=str(cache), models=("lgbm_noise",), holdouts=("Deepfakes",)), progress=lambda m: None)
+
+
+def test_portable_command_keeps_names_and_quoted_words():
+    """A recorded command names data by placeholder yet still parses into the same words (a NAME=PATH argument with
+    a space in NAME stayed two broken words before)."""
+    import shlex
+
+    from ddtool.weights import portable_command
+
+    line = ("python benchmarks/realdf.py --extra-labels 'FF++ test=/srv/me/labels/ffpp_test.csv' "
+            "--extra-labels Celeb-DF=/srv/me/labels/celebdf.csv --out=/srv/me/out --json docs/x.json --frames 32")
+    portable = portable_command(line)
+    assert shlex.split(portable) == ["python", "benchmarks/realdf.py", "--extra-labels", "FF++ test=EXTRA_LABELS",
+                                     "--extra-labels", "Celeb-DF=EXTRA_LABELS", "--out=OUT", "--json", "docs/x.json", "--frames", "32"]
+    assert "/srv/me" not in portable
+    assert portable_command("ddtool train --data offline_cache2/cache --out /tmp/runs/x") == "ddtool train --data OFFLINE_CACHE2 --out OUT"
