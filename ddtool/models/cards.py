@@ -119,13 +119,15 @@ class RecordedSpec:
     std: tuple[float, ...] = (0.229, 0.224, 0.225)
     gradcam_layer: str | None = None
     input_kind: str = "image"
+    heavy_per_face: bool = False
 
 
 def spec_block(spec: Any) -> dict[str, Any]:
     """What a card records of a ModelSpec (read back by `recorded_spec`)."""
     size = spec.input_size if isinstance(spec.input_size, int) else list(spec.input_size)
     return {"name": spec.name, "description": spec.description, "paper": spec.paper, "input_size": size, "mean": list(spec.mean),
-            "std": list(spec.std), "gradcam_layer": spec.gradcam_layer, "input_kind": spec.input_kind}
+            "std": list(spec.std), "gradcam_layer": spec.gradcam_layer, "input_kind": spec.input_kind,
+            "heavy_per_face": bool(getattr(spec, "heavy_per_face", False))}
 
 
 def recorded_spec(card: dict[str, Any]) -> RecordedSpec | None:

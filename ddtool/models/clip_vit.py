@@ -249,6 +249,7 @@ register_model(
         # The probe is fitted in closed form by ddtool.train.probe (logistic regression); these apply to LayerNorm tuning.
         train=TrainDefaults(optimizer="adam", lr=1e-4, lr_decay=0.9, epochs=5, batch_size=32, seed=7, augment=("hflip", "compress", "downscale")),
         gradcam_layer="grid",
+        heavy_per_face=True,
         paper="Radford et al., Learning Transferable Visual Models From Natural Language Supervision (CLIP, ICML 2021); linear probe as in Ojha et al. (CVPR 2023)",
         paper_params=TOWER_PARAMS,
         pretrained=True,

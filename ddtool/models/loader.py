@@ -100,15 +100,15 @@ def _open_on_onnxruntime(card, card_path: Path, weights_path: Path, providers, t
     if is_clip_probe(card):
         _check_weights(card, weights_path)
         scorer = ClipProbeScorer(weights_path, public, threads=threads, providers=providers)
-        return LoadedModel(scorer, public, card_path, weights_path, _spec(card), "onnxruntime", scorer.device), None
+        return LoadedModel(scorer, public, card_path, weights_path, spec_of(card), "onnxruntime", scorer.device), None
     onnx_path, why_not = onnx_status(card)
     if onnx_path is None:
         return None, why_not
     scorer = OnnxScorer(onnx_path, card[ONNX_BLOCK], providers, threads)
-    return LoadedModel(scorer, public, card_path, weights_path, _spec(card), "onnxruntime", scorer.device, engine_file=onnx_path), None
+    return LoadedModel(scorer, public, card_path, weights_path, spec_of(card), "onnxruntime", scorer.device, engine_file=onnx_path), None
 
 
-def _spec(card: dict[str, Any]):
+def spec_of(card: dict[str, Any]):
     """The spec the card recorded (no model code, no torch), else the registered one (imports the model families)."""
     recorded = recorded_spec(card)
     if recorded is not None:

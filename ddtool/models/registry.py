@@ -69,6 +69,9 @@ class ModelSpec:
     default_kwargs: dict[str, Any] = field(default_factory=dict)
     # The builder takes pretrained=True (ImageNet weights from an installed package); training asks for it by default.
     pretrained: bool = False
+    # One face costs more CPU than decoding and detecting a frame (a foundation tower): a scan gives its scorer
+    # every core (ddtool.device.scoring_threads).
+    heavy_per_face: bool = False
 
 
 @runtime_checkable

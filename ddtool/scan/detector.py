@@ -140,6 +140,7 @@ def load_detector(
     seed: int = 0,
     threads: int | None = None,
     engine: str = "auto",
+    pipelined: bool = False,
 ) -> Detector:
     """The detector a scan or explanation should use.
 
@@ -148,7 +149,9 @@ def load_detector(
     card has an export, else torch). No weights: the default shipped model
     (`ddtool.weights.default_weights`), or, only with `untrained=True`, a
     randomly initialised `model` for testing (torch). `threads`: the engine's
-    intra-op threads; `engine` forces one ("onnxruntime", "torch").
+    intra-op threads; `engine` forces one ("onnxruntime", "torch"). `pipelined`: the detector scores in a scan's
+    pipeline, beside decoding and face detection: `threads` is --threads (None: ddtool.device.scoring_threads
+    chooses by the model's cost per face).
     """
     if weights is not None and untrained:
         raise ConfigError("--untrained and --weights exclude each other; drop one")
@@ -175,6 +178,11 @@ def load_detector(
     card = read_card(weights)  # the model name is checked before anything loads
     if model is not None and card["model"] != model:
         raise CheckpointError(f"{weights} holds model {card['model']!r}, not {model!r}; drop --model or pass matching weights")
+    if pipelined:
+        from ddtool.device import scoring_threads
+        from ddtool.models.loader import spec_of
+
+        threads = scoring_threads(threads, spec_of(card).heavy_per_face)
     loaded = open_model(weights, device=device, threads=threads, engine=engine)
     if getattr(loaded.spec, "input_kind", "image") != "image":
         raise ConfigError(_not_an_image_model(loaded.card["model"], loaded.spec.input_kind))

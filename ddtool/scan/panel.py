@@ -117,22 +117,22 @@ class Panel:
 
 def panel_for(options) -> Panel:
     """The panel a scan's options ask for (scan.options.ScanOptions): its detectors on its device, each scoring with
-    the threads one pipeline stage gets (ddtool.device.stage_threads)."""
-    from ddtool.device import stage_threads
-
-    return load_panel(options.panel, options.model, options.weights, options.untrained, options.device, threads=stage_threads(options.threads))
+    the threads the pipeline's scoring stage gets (ddtool.device.scoring_threads: --threads, one stage's share, or
+    every core for a heavy model)."""
+    return load_panel(options.panel, options.model, options.weights, options.untrained, options.device, threads=options.threads, pipelined=True)
 
 
 def load_panel(names: Sequence[str] | None = None, model: str | None = None, weights: str | Path | None = None,
-               untrained: bool = False, device: str = "cpu", threads: int | None = None, engine: str = "auto") -> Panel:
+               untrained: bool = False, device: str = "cpu", threads: int | None = None, engine: str = "auto",
+               pipelined: bool = False) -> Panel:
     """--panel names, else --weights/--untrained (one model), else the default panel (weights/panel.txt).
 
     A panel of several members needs an operating point in every card
     (`ddtool weights calibrate NAME`), because their raw scores are not comparable.
-    `threads` and `engine` go to every member's loader (scan.detector.load_detector).
+    `threads`, `engine` and `pipelined` go to every member's loader (scan.detector.load_detector).
     """
     def load(name=None, path=None, test_only=False):
-        return load_detector(name, path, test_only, device, threads=threads, engine=engine)
+        return load_detector(name, path, test_only, device, threads=threads, engine=engine, pipelined=pipelined)
 
     if names:
         if weights is not None or untrained:
