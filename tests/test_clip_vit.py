@@ -178,3 +178,32 @@ def test_the_shipped_probe_scores_on_every_core_in_a_scan(monkeypatch):
     monkeypatch.setattr("os.cpu_count", lambda: 2)
     panel_for(ScanOptions(weights="clip_probe_ffpp_sbi"))
     assert seen == [2]
+
+
+def test_graph_outputs_are_added_on_the_wire_as_onnx_would():
+    """with_graph_outputs gives the message onnx's own append gives, and onnxruntime then returns the inner value."""
+    onnx = pytest.importorskip("onnx")
+    ort = pytest.importorskip("onnxruntime")
+    from onnx import TensorProto, helper
+
+    from ddtool.models.clip_encoder import graph_io_names, with_graph_outputs
+
+    graph = helper.make_graph(
+        [helper.make_node("Add", ["x", "x"], ["twice"], name="a"), helper.make_node("Mul", ["twice", "x"], ["y"], name="m")],
+        "tiny", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2])], [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2])],
+        initializer=[helper.make_tensor("unused", TensorProto.FLOAT, [3], [1.0, 2.0, 3.0])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], producer_name="ddtool-test")
+    model.ir_version = 8
+    raw = model.SerializeToString()
+    assert graph_io_names(raw) == (["x"], ["y"])
+
+    patched = with_graph_outputs(raw, ["twice"])
+    expected = onnx.load_from_string(raw)
+    expected.graph.output.append(helper.make_tensor_value_info("twice", TensorProto.FLOAT, None))
+    assert onnx.load_from_string(patched) == expected and graph_io_names(patched) == (["x"], ["y", "twice"])
+    session = ort.InferenceSession(patched, providers=["CPUExecutionProvider"])
+    twice, y = session.run(["twice", "y"], {"x": np.array([1.0, 3.0], np.float32)})
+    assert twice.tolist() == [2.0, 6.0] and y.tolist() == [2.0, 18.0]
+    for broken in (b"\x0a\xff", raw[: len(raw) // 2], b"not a model at all"):
+        with pytest.raises(ValueError):
+            graph_io_names(broken)

