@@ -59,6 +59,14 @@ def onnx_providers(option: str, available: list[str]) -> list | None:
     raise ConfigError(f"unknown device {option!r}; use cpu, cuda, cuda:N or auto")
 
 
+def usable_cores() -> int:
+    """The cores this process may run on: its CPU affinity (a Slurm task's or a container's share), else the machine's."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # no affinity on macOS and Windows
+        return max(1, os.cpu_count() or 1)
+
+
 def stage_threads(requested: int | None = None) -> int:
     """CPU threads for each stage of a pipelined scan (decode, detect, score run at once).
 
@@ -70,7 +78,7 @@ def stage_threads(requested: int | None = None) -> int:
         if isinstance(requested, bool) or not isinstance(requested, int) or requested < 1:
             raise ConfigError(f"--threads {requested!r}: must be a whole number of at least 1")
         return requested
-    return max(1, ((os.cpu_count() or 1) - 1) // 2)
+    return max(1, (usable_cores() - 1) // 2)
 
 
 def scoring_threads(requested: int | None, heavy_per_face: bool) -> int:
@@ -81,7 +89,7 @@ def scoring_threads(requested: int | None, heavy_per_face: bool) -> int:
     one on 2 cores (docs/scan.md "Speed")."""
     if requested is not None or not heavy_per_face:
         return stage_threads(requested)
-    return max(1, os.cpu_count() or 1)
+    return usable_cores()
 
 
 @contextmanager

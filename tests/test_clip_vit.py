@@ -175,7 +175,7 @@ def test_the_shipped_probe_scores_on_every_core_in_a_scan(monkeypatch):
 
     seen, real_open = [], loader.open_model
     monkeypatch.setattr(loader, "open_model", lambda *a, **k: seen.append(k["threads"]) or real_open(*a, **k))
-    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    monkeypatch.setattr("ddtool.device.usable_cores", lambda: 2)
     panel_for(ScanOptions(weights="clip_probe_ffpp_sbi"))
     assert seen == [2]
 

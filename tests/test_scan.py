@@ -289,7 +289,7 @@ def test_a_heavy_model_scores_on_every_core_unless_threads_are_given(monkeypatch
     from ddtool.models.cards import RecordedSpec, recorded_spec, spec_block
     from ddtool.models.registry import get_spec
 
-    monkeypatch.setattr("os.cpu_count", lambda: 8)
+    monkeypatch.setattr("ddtool.device.usable_cores", lambda: 8)
     assert scoring_threads(None, heavy_per_face=True) == 8
     assert scoring_threads(None, heavy_per_face=False) == stage_threads(None) == 3
     assert scoring_threads(2, heavy_per_face=True) == 2 and scoring_threads(2, heavy_per_face=False) == 2
@@ -330,3 +330,16 @@ def test_panel_scores_are_not_called_p_fake_in_srt_and_captions():
     evidence = FaceEvidence(10, 1.0, 0, 0.93, np.zeros((8, 8, 3), np.uint8))
     assert "panel score 0.930" in _caption({"kind": "video", "score_kind": "panel"}, evidence)
     assert "P(fake) 0.930" in _caption({"kind": "video", "score_kind": "p_fake"}, evidence)
+
+
+def test_threads_follow_the_cores_this_process_may_use(monkeypatch):
+    """A Slurm task or container limited to 3 of 64 cores: the CPU affinity, not the machine's count, sizes the threads."""
+    import os
+
+    from ddtool.device import scoring_threads, stage_threads, usable_cores
+
+    monkeypatch.setattr(os, "cpu_count", lambda: 64)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2}, raising=False)
+    assert usable_cores() == 3 and stage_threads(None) == 1 and scoring_threads(None, heavy_per_face=True) == 3
+    monkeypatch.delattr(os, "sched_getaffinity", raising=False)
+    assert usable_cores() == 64
