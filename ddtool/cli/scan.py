@@ -81,7 +81,7 @@ def scan(
     threshold: float = typer.Option(0.5, "--threshold", min=0.0, max=1.0, help="Only for one uncalibrated model: P(fake) at or above which an input is judged fake (calibrated detectors use their cards' operating points)."),
     device: str = device_option(),
     batch: int = typer.Option(32, "--batch", min=1, help="Face crops per model forward pass."),
-    threads: Optional[int] = typer.Option(None, "--threads", min=1, help="CPU threads for detection and for scoring each \\[default: (cores - 1) // 2, at least 1; decoding runs beside them]."),
+    threads: Optional[int] = typer.Option(None, "--threads", min=1, help="CPU threads for detection and for scoring each \\[default: (cores - 1) // 2, at least 1, and every core for scoring with a model heavy per face such as the CLIP probe; decoding runs beside them; give 1 to jobs sharing a machine]."),
     out_dir: Optional[Path] = typer.Option(None, "--out", help="Evidence folder: per input result.json, scores.csv, timeline.png, segments.srt, report.html, manifest.sha256; a folder scan adds index.html + summary.csv."),
     json_output: bool = typer.Option(False, "--json", help="Print one JSON document on stdout and nothing else."),
     report: bool = typer.Option(True, "--report/--no-report", help="With --out: also write report.html (Grad-CAM costs a backward pass)."),
