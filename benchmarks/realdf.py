@@ -242,19 +242,27 @@ def video_cut_selection(rows, scores: dict) -> dict:
     sources = list(dict.fromkeys(r["source"] for r in videos))
     chosen, by_cut = choose_video_cut(videos, scores, sources)
     held_out = {}
+    pooled_right, pooled_groups, pooled_reals = [], [], []
     for source in sources:
         cut, _ = choose_video_cut(videos, scores, [s for s in sources if s != source])
         mine = [r for r in videos if r["source"] == source]
         right = right_at(cut, mine, scores)
+        groups = np.array([r["group"] for r in mine])
         reals = [scores[r["abs"]] >= cut for r in mine if r["label"] == 0]
         held_out[source] = {"cut_chosen_on_the_others": cut, "n": len(mine), "accuracy": round(float(right.mean()), 4),
-                            "ci95": grouped_accuracy_interval(right, np.array([r["group"] for r in mine])),
+                            "ci95": grouped_accuracy_interval(right, groups),
                             "real_videos_called_fake": round(float(np.mean(reals)), 4) if reals else None}
-    n_total = sum(v["n"] for v in held_out.values())
+        # Groups are named per source (a realdf-dev clip, an FF++ pair, a Celeb-DF id pair), so pooled they stay apart.
+        pooled_right.append(right)
+        pooled_groups.append(np.array([f"{source}|{g}" for g in groups]))
+        pooled_reals += reals
+    right, groups = np.concatenate(pooled_right), np.concatenate(pooled_groups)
     return {"cuts": list(VIDEO_CUTS), "mean_source_accuracy_by_cut": {str(c): v for c, v in by_cut.items()}, "chosen": chosen,
             "leave_one_source_out": held_out,
             "leave_one_source_out_mean": round(float(np.mean([v["accuracy"] for v in held_out.values()])), 4),
-            "leave_one_source_out_pooled": round(sum(v["accuracy"] * v["n"] for v in held_out.values()) / n_total, 4)}
+            "leave_one_source_out_pooled": round(float(right.mean()), 4),
+            "leave_one_source_out_pooled_ci95": grouped_accuracy_interval(right, groups),
+            "leave_one_source_out_pooled_real_videos_called_fake": round(float(np.mean(pooled_reals)), 4) if pooled_reals else None}
 
 
 def offline_report(cache: Path, members: dict, panel: list[str]) -> dict:
@@ -401,7 +409,8 @@ def print_summary(report: dict) -> None:
         for src, h in v["leave_one_source_out"].items():
             print(f"| {src} ({h['n']} videos) | {h['cut_chosen_on_the_others']} | {h['accuracy']} [{h['ci95'][0]}, {h['ci95'][1]}] | "
                   f"{h['real_videos_called_fake']} |")
-        print(f"mean over left-out sources {v['leave_one_source_out_mean']}, pooled {v['leave_one_source_out_pooled']}")
+        print(f"mean over left-out sources {v['leave_one_source_out_mean']}, pooled {v['leave_one_source_out_pooled']} "
+              f"{v['leave_one_source_out_pooled_ci95']} (real videos called fake {v['leave_one_source_out_pooled_real_videos_called_fake']})")
 
 
 def write_cards(report: dict, members: dict) -> None:
@@ -441,6 +450,7 @@ def write_cards(report: dict, members: dict) -> None:
                   "leave_one_source_out": {name: {k: h[k] for k in ("accuracy", "ci95", "n")} for name, h in
                                            (p.get("video_cut") or {}).get("leave_one_source_out", {}).items()},
                   "leave_one_source_out_pooled": (p.get("video_cut") or {}).get("leave_one_source_out_pooled"),
+                  "leave_one_source_out_pooled_ci95": (p.get("video_cut") or {}).get("leave_one_source_out_pooled_ci95"),
                   "command": report["command"]}
         write_json_atomic(shipped_weights_dir() / PANEL_MEASUREMENT_FILE, record)
         print(f"wrote the panel's measured accuracy into {shipped_weights_dir() / PANEL_MEASUREMENT_FILE}", file=sys.stderr)

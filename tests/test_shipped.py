@@ -162,3 +162,21 @@ def test_a_probe_s_training_summary_counts_every_face_it_was_fitted_on():
     card = json.loads((REPO / "weights" / "clip_probe_ffpp_sbi.json").read_text(encoding="utf-8"))
     probe = card["training_data"]["probe"]
     assert f"the probe was fitted on {probe['faces']} faces ({probe['real']} real, {probe['fake']} fake)" in training_summary(card)
+
+
+def test_the_panels_low_confidence_reason_quotes_its_leave_one_source_out_accuracy_with_its_interval(tmp_path, monkeypatch):
+    """The measured record of the shipped panel names the honest (leave-one-source-out) accuracy and its interval,
+    and the reason scan gives for a weak verdict quotes both; an older record without the interval still reads."""
+    import ddtool.weights as weights
+    from ddtool.scan.wording import panel_accuracy_reason
+
+    record = json.loads((WEIGHTS / PANEL_MEASUREMENT_FILE).read_text(encoding="utf-8"))
+    low, high = record["leave_one_source_out_pooled_ci95"]
+    assert low <= record["leave_one_source_out_pooled"] <= high
+    quoted = f"{100 * record['leave_one_source_out_pooled']:.0f}% right"
+    assert panel_accuracy_reason(record["members"]).endswith(f"{quoted} [{100 * low:.0f}, {100 * high:.0f}]")
+
+    older = {k: v for k, v in record.items() if k != "leave_one_source_out_pooled_ci95"}
+    (tmp_path / PANEL_MEASUREMENT_FILE).write_text(json.dumps(older), encoding="utf-8")
+    monkeypatch.setattr(weights, "shipped_weights_dir", lambda: tmp_path)
+    assert panel_accuracy_reason(record["members"]).endswith(quoted)

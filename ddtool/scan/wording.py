@@ -133,6 +133,8 @@ def panel_accuracy_reason(members: list[str]) -> str | None:
         f"{100 * record['accuracy_when_decided']:.0f}% right when it decided); video AUC {record['auc']:.2f} "
         f"[{record['ci95'][0]:.2f}, {record['ci95'][1]:.2f}]"
         + (f"; with the video cut chosen on the other sources, {100 * record['leave_one_source_out_pooled']:.0f}% right"
+           + (" [{:.0f}, {:.0f}]".format(*(100 * v for v in record["leave_one_source_out_pooled_ci95"]))
+              if record.get("leave_one_source_out_pooled_ci95") else "")
            if record.get("leave_one_source_out_pooled") is not None else "")
     )
 
