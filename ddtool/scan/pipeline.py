@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Protocol
 
-from ddtool.device import opencv_threads, stage_threads, torch_threads
+from ddtool.device import opencv_threads, scoring_threads, stage_threads, torch_threads
 from ddtool.errors import DDToolError, InputError
 from ddtool.evaluate.rules import RULES  # noqa: F401 (re-exported)
 from ddtool.scan.detector import Detector
@@ -389,8 +389,10 @@ def _scan_into(result: ScanResult, path: Path, options: ScanOptions, panel: Pane
     images = EvidenceImages(extractor.margin) if options.evidence_images else None
     chunk = min(options.batch, SCORE_CHUNK)
     threads = stage_threads(options.threads)
+    # A model heavy per face scores on more threads (ddtool.device.scoring_threads; onnxruntime got them at load).
+    scoring = max(scoring_threads(options.threads, getattr(m.spec, "heavy_per_face", False)) for m in panel.members)
     # torch's thread count is per thread: the scorer sets its own; OpenCV's pool (detection) is process-wide, restored after.
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ddtool-scorer", initializer=torch_threads, initargs=(threads,)) as scorer, \
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ddtool-scorer", initializer=torch_threads, initargs=(scoring,)) as scorer, \
             opencv_threads(threads):
         for frame, frame_crops in extractor.iter_frames(counted(prefetch(timed_frames())), timings, found):
             if images is not None and frame_crops:
