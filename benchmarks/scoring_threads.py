@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -24,10 +23,6 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
-
-
-def spread(values: list[float]) -> str:
-    return f"{min(values):.2f} / {statistics.median(values):.2f} / {max(values):.2f} s"
 
 
 def main() -> None:
@@ -40,7 +35,7 @@ def main() -> None:
     parser.add_argument("--command-runs", type=int, default=0)
     args = parser.parse_args()
 
-    from scan import build_video
+    from scan import build_video, fmt, spread
 
     from ddtool.device import scoring_threads
     from ddtool.models.loader import spec_of
@@ -74,10 +69,10 @@ def main() -> None:
             tick = time.perf_counter()
             subprocess.run(line, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             commands[name].append(time.perf_counter() - tick)
-    print(f"\n| variant | scan wall (min / median / max) | scan CPU | whole command |")
+    print("\n| variant | scan wall (min / median / max) | scan CPU | whole command |")
     print("|---|---|---|---|")
     for name in variants:
-        print(f"| {name} | {spread(walls[name])} | {spread(cpus[name])} | {spread(commands[name]) if commands[name] else '-'} |")
+        print(f"| {name} | {fmt(spread(walls[name]))} | {fmt(spread(cpus[name]))} | {fmt(spread(commands[name])) if commands[name] else '-'} |")
     print(f"\nload average {os.getloadavg()[0]:.2f} at the end; {args.runs} interleaved runs")
 
 

@@ -141,12 +141,17 @@ def _value_names(buf, start: int, end: int, number: int) -> list[str]:
     return names
 
 
-def graph_io_names(model: bytes) -> tuple[list[str], list[str]]:
-    """(input names, output names) of a serialised ONNX ModelProto's graph, read off the wire."""
-    graph = [(a, b) for field, wire, _, a, b, _ in _fields(model) if field == _MODEL_GRAPH and wire == _LEN]
+def _graph_field(model) -> tuple[int, int, int]:
+    """(field start, payload start, payload end) of the one graph in a serialised ModelProto."""
+    graph = [(k, a, b) for field, wire, k, a, b, _ in _fields(model) if field == _MODEL_GRAPH and wire == _LEN]
     if len(graph) != 1:
         raise ValueError("no single graph in the model")
-    a, b = graph[0]
+    return graph[0]
+
+
+def graph_io_names(model: bytes) -> tuple[list[str], list[str]]:
+    """(input names, output names) of a serialised ONNX ModelProto's graph, read off the wire."""
+    _, a, b = _graph_field(model)
     return _value_names(model, a, b, _GRAPH_INPUT), _value_names(model, a, b, _GRAPH_OUTPUT)
 
 
@@ -157,10 +162,7 @@ def with_graph_outputs(model: bytes, names: Sequence[str]) -> bytes:
     `SerializeToString` give (a repeated field's entries may be appended), without importing onnx.
     """
     view = memoryview(model)
-    graph = [(k, a, b) for field, wire, k, a, b, _ in _fields(view) if field == _MODEL_GRAPH and wire == _LEN]
-    if len(graph) != 1:
-        raise ValueError("no single graph in the model")
-    key_start, a, b = graph[0]
+    key_start, a, b = _graph_field(view)
     float_tensor = _len_field(_TYPE_TENSOR, _varint(_TENSOR_ELEM_TYPE << 3 | _VARINT) + _varint(_FLOAT))
     added = b"".join(_len_field(_GRAPH_OUTPUT, _len_field(_VALUE_INFO_NAME, name.encode("utf-8")) + _len_field(_VALUE_INFO_TYPE, float_tensor))
                      for name in names)
